@@ -1,0 +1,30 @@
+// sockserv/concurrency/synchronous.hpp — the default policy: each request
+// runs to completion on the serving thread before the next is fetched.
+//
+// A concurrency policy is a class with a nested `mixin<Server, SocketType>`
+// that basic_server derives from (Python's ThreadingMixIn/ForkingMixIn). The
+// mixin supplies process_request, service_actions, handle_timeout and
+// wait_for_requests_in_flight (run by server_close after the socket is
+// closed), and runs each request with server.serve_request().
+#pragma once
+
+#include "../address.hpp"
+
+namespace sockserv {
+
+struct synchronous {
+  template <class Server, class SocketType>
+  class mixin {
+   public:
+    using request_type = typename SocketType::request_type;
+
+    void process_request(request_type& request, const socket_address& client_address) {
+      static_cast<Server&>(*this).self().serve_request(request, client_address);
+    }
+    void service_actions() {}
+    void handle_timeout() {}
+    void wait_for_requests_in_flight() {}
+  };
+};
+
+}  // namespace sockserv

@@ -1,0 +1,137 @@
+// sockserv/handler.hpp — the three request handler bases.
+//
+// The server builds a fresh handler for every request (on the stack of
+// whichever thread or process runs it), calls begin_request() to hand it the
+// request, then setup(), handle() and finish(). A handler hides these by
+// declaring its own; setup/handle/finish may return void or a result (a
+// failed result reaches the server's handle_error()).
+#pragma once
+
+#include "address.hpp"
+#include "io.hpp"
+#include "socket.hpp"
+
+#include <cstddef>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <optional>
+#include <string_view>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+namespace sockserv {
+
+class server_base;
+
+// Request is `connection` for stream servers, `datagram_request` for datagram
+// servers; the server refuses at compile time a handler of the wrong kind.
+template <class Request>
+class base_request_handler {
+ public:
+  using request_type = Request;
+
+  Request request{};
+  socket_address client_address{};
+  server_base* server = nullptr;
+
+  void setup() {}
+  void handle() {}
+  void finish() {}
+
+  // The server as its concrete type, for handlers that share server state.
+  template <class Server>
+  Server& server_as() const noexcept {
+    return static_cast<Server&>(*server);
+  }
+
+  // Called by the server before setup().
+  void begin_request(const Request& r, const socket_address& from, server_base& owner) noexcept {
+    request = r;
+    client_address = from;
+    server = &owner;
+  }
+};
+
+// rfile/wfile over the connection. RBufSize bounds the longest line
+// readline() can return whole; WBufSize 0 (the default, as in Python) sends
+// every wfile.write() at once, a larger value buffers until finish().
+template <std::size_t RBufSize = 8192, std::size_t WBufSize = 0>
+class stream_request_handler : public base_request_handler<connection> {
+ public:
+  static constexpr std::size_t rbufsize = RBufSize;
+  static constexpr std::size_t wbufsize = WBufSize;
+
+  buffered_reader<RBufSize> rfile;
+  stream_writer<WBufSize> wfile;
+  // Seconds a single receive or send may wait; unset = forever. A read that
+  // times out ends with rfile.timed_out() true.
+  std::optional<double> timeout;
+  bool disable_nagle_algorithm = false;
+
+  void begin_request(const connection& r, const socket_address& from, server_base& owner) noexcept {
+    base_request_handler::begin_request(r, from, owner);
+    rfile.attach(r.fd);
+    wfile.attach(r.fd);
+  }
+
+  void setup() noexcept {
+    if (timeout) {
+      timeval limit = to_timeval(*timeout);
+      ::setsockopt(request.fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+      ::setsockopt(request.fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+    }
+    int family = client_address.family();
+    if (disable_nagle_algorithm && (family == AF_INET || family == AF_INET6)) {
+      int one = 1;
+      ::setsockopt(request.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+  }
+
+  // Sends what wfile still buffers. As in Python, a client that has gone
+  // away by now is not an error of the server's.
+  void finish() noexcept { wfile.flush(); }
+
+ private:
+  static timeval to_timeval(double seconds) noexcept {
+    if (seconds <= 0) return timeval{0, 1};  // 0 would mean "no timeout" to the kernel
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(seconds);
+    tv.tv_usec = static_cast<suseconds_t>((seconds - static_cast<double>(tv.tv_sec)) * 1e6);
+    if (tv.tv_sec == 0 && tv.tv_usec == 0) tv.tv_usec = 1;
+    return tv;
+  }
+};
+
+// packet is the received datagram and rfile reads it; wfile collects the
+// reply, which finish() sends to client_address — only if the handler wrote
+// to wfile (an empty write sends an empty datagram), and never to a client
+// that has no address (an unbound unix datagram socket).
+template <std::size_t WBufSize = 8192>
+class datagram_request_handler : public base_request_handler<datagram_request> {
+ public:
+  static constexpr std::size_t wbufsize = WBufSize;
+
+  std::string_view packet;
+  int socket = -1;
+  packet_reader rfile;
+  packet_writer<WBufSize> wfile;
+
+  void begin_request(const datagram_request& r, const socket_address& from, server_base& owner) noexcept {
+    base_request_handler::begin_request(r, from, owner);
+    packet = r.data;
+    socket = r.socket;
+    rfile.attach(packet);
+    wfile.clear();
+  }
+
+  // Returns -1 (errno set) when the reply could not be sent; finish() itself
+  // ignores that, as a vanished UDP client is not the server's failure.
+  std::ptrdiff_t send_reply() noexcept {
+    if (!wfile.has_reply() || client_address.is_unnamed()) return 0;
+    return request.sendto(wfile.contents(), client_address);
+  }
+
+  void finish() noexcept { send_reply(); }
+};
+
+}  // namespace sockserv

@@ -1,0 +1,253 @@
+// sockserv/server.hpp — basic_server: the request pipeline.
+//
+//   serve_forever / handle_request
+//     -> get_request -> verify_request -> process_request      (policy)
+//          -> serve_request -> finish_request -> handler.setup/handle/finish
+//          -> shutdown_request -> close_request
+//
+// Every step is a public member a user's server may replace, the way a
+// Python subclass overrides a method: derive from the server type, pass your
+// class as the last template argument (Derived) and declare the member.
+// The pipeline calls every hook through self(), so your version runs.
+// The concurrency policy is a base class (Python's mixin) that supplies
+// process_request, service_actions, handle_timeout and what server_close
+// waits for; it runs requests through serve_request() and never touches the
+// rest of the pipeline.
+#pragma once
+
+#include "address.hpp"
+#include "concurrency/synchronous.hpp"
+#include "error.hpp"
+#include "handler.hpp"
+#include "server_base.hpp"
+#include "socket.hpp"
+
+#include <cstdio>
+#include <type_traits>
+
+namespace sockserv {
+
+namespace detail {
+// Runs a handler hook that returns void or a result.
+template <class Hook>
+result call_hook(Hook hook) {
+  if constexpr (std::is_void_v<decltype(hook())>) {
+    hook();
+    return {};
+  } else {
+    return hook();
+  }
+}
+}  // namespace detail
+
+template <class AddressFamily, class SocketType, class Handler, class Concurrency = synchronous,
+          class Derived = void>
+class basic_server : public server_base,
+                     public Concurrency::template mixin<
+                         basic_server<AddressFamily, SocketType, Handler, Concurrency, Derived>, SocketType> {
+ public:
+  using address_family_type = AddressFamily;
+  using socket_type_policy = SocketType;
+  using handler_type = Handler;
+  using request_type = typename SocketType::request_type;
+  using endpoint = typename AddressFamily::endpoint;
+  using self_type = std::conditional_t<std::is_void_v<Derived>, basic_server, Derived>;
+
+  static constexpr int address_family = AddressFamily::family;
+  static constexpr int socket_type = SocketType::type;
+  static constexpr std::size_t max_packet_size = SocketType::max_packet_size;
+
+  static_assert(std::is_same_v<typename Handler::request_type, request_type>,
+                "handler does not fit this socket type: stream servers take stream_request_handler or "
+                "base_request_handler<connection>; datagram servers take datagram_request_handler or "
+                "base_request_handler<datagram_request>");
+  static_assert(std::is_default_constructible_v<Handler>,
+                "the server builds a handler per request: it needs a default constructor");
+
+  // Parses the address, creates the socket and, if bind_and_activate, binds
+  // and listens. On failure the socket is closed, error() says what failed
+  // and where ("bind 127.0.0.1:9999: Address already in use"), and — when
+  // exceptions are enabled — socket_error is thrown.
+  // The constructor runs basic_server's own server_bind/server_activate: a
+  // Derived that replaces them passes false and calls them itself.
+  explicit basic_server(const endpoint& where, bool bind_and_activate = true) {
+    result made = AddressFamily::parse(where, server_address);
+    if (made) made = open_socket(AddressFamily::family, SocketType::type);
+    if (made && bind_and_activate) made = server_bind();
+    if (made && bind_and_activate) made = server_activate();
+    if (!made) {
+      close_socket();
+      record_construction_error(made);
+#if SOCKSERV_EXCEPTIONS
+      throw socket_error(made);
+#endif
+    }
+  }
+
+  // RAII: leaving scope is server_close() (basic_server's own: by now a
+  // Derived part is gone, so a Derived's server_close must run from its
+  // own destructor).
+  ~basic_server() { basic_server::server_close(); }
+
+  self_type& self() noexcept { return static_cast<self_type&>(*this); }
+
+  // ---- serving ----------------------------------------------------------
+
+  // Handles requests until shutdown(). poll_interval only paces
+  // service_actions(): shutdown() wakes the loop at once. timeout is ignored.
+  result serve_forever(double poll_interval = 0.5) {
+    if (!socket.is_open()) return closed_error();
+    if (!begin_serving()) return result::failure("serve_forever: already running on another thread");
+    struct stop_guard {  // releases shutdown() even if a handler's exception escapes
+      basic_server& server;
+      ~stop_guard() { server.end_serving(); }
+    } guard{*this};
+    const int interval_ms = detail::to_poll_ms(poll_interval);
+    while (!shutdown_requested()) {
+      wait_outcome ready = wait_for_request(interval_ms, true);
+      if (shutdown_requested()) break;
+      if (ready == wait_outcome::failed) return result::from_errno(errno, "serve_forever: poll");
+      if (ready == wait_outcome::request) handle_request_noblock();
+      self().service_actions();
+    }
+    return {};
+  }
+
+  // Handles one request, waiting at most timeout seconds for it; if none
+  // comes, calls handle_timeout() and returns.
+  result handle_request() {
+    if (!socket.is_open()) return closed_error();
+    const int limit_ms = timeout ? detail::to_poll_ms(*timeout) : -1;
+    switch (wait_for_request(limit_ms, false)) {
+      case wait_outcome::request:
+        handle_request_noblock();
+        return {};
+      case wait_outcome::timed_out:
+        self().handle_timeout();
+        return {};
+      default:
+        return result::from_errno(errno, "handle_request: poll");
+    }
+  }
+
+  // Stops listening, then lets the policy finish what is in flight (threads,
+  // children). Idempotent; afterwards fileno() == -1.
+  void server_close() {
+    close_socket();
+    this->wait_for_requests_in_flight();
+  }
+
+  // ---- construction hooks -----------------------------------------------
+
+  // Applies allow_reuse_address / allow_reuse_port, binds to
+  // server_address, then stores the real bound address there.
+  result server_bind() { return bind_socket(); }
+
+  // listen(request_queue_size) for stream sockets; nothing for datagram.
+  result server_activate() { return activate_socket(&SocketType::activate); }
+
+  // ---- per-request hooks ------------------------------------------------
+
+  // Fetches one request: accepts a connection or receives one datagram.
+  result get_request(request_type& request, socket_address& client_address) {
+    typename SocketType::receive_buffer& buffer = receive_buffer_;
+    return SocketType::get_request(socket.fd(), buffer, request, client_address);
+  }
+
+  // Access control: false refuses the request (it is shut down unhandled).
+  bool verify_request(request_type&, const socket_address&) { return true; }
+
+  // Builds the handler and runs setup, handle and finish. finish runs even
+  // when handle fails, not when setup fails. Returns the first failure.
+  result finish_request(request_type& request, const socket_address& client_address) {
+    Handler handler;
+    handler.begin_request(request, client_address, *this);
+    result outcome = detail::call_hook([&] { return handler.setup(); });
+    if (!outcome) return outcome;
+#if SOCKSERV_EXCEPTIONS
+    try {
+      outcome = detail::call_hook([&] { return handler.handle(); });
+    } catch (...) {
+      (void)detail::call_hook([&] { return handler.finish(); });
+      throw;
+    }
+#else
+    outcome = detail::call_hook([&] { return handler.handle(); });
+#endif
+    result finished = detail::call_hook([&] { return handler.finish(); });
+    return outcome ? finished : outcome;
+  }
+
+  // Ends the request: for a connection, half-close then close_request().
+  void shutdown_request(request_type& request) { SocketType::shutdown_request(request); }
+  void close_request(request_type& request) { SocketType::close_request(request); }
+
+  // A request failed (a std::exception from the handler, a failed result,
+  // or a datagram that did not fit). Reports to stderr; serving goes on.
+  void handle_error(request_type&, const socket_address& client_address, const char* what) {
+    std::fprintf(stderr,
+                 "----------------------------------------\n"
+                 "Error while processing the request from %s\n%s\n"
+                 "----------------------------------------\n",
+                 client_address.to_string().c_str(), what);
+  }
+
+  // finish_request + handle_error on failure + shutdown_request: what every
+  // policy runs for one request, wherever it runs it. A failure derived
+  // from std::exception (or a failed result) reaches handle_error exactly
+  // once; any other exception is not swallowed, but the request is still
+  // shut down first. Returns false if the request failed.
+  bool serve_request(request_type& request, const socket_address& client_address) {
+    result outcome;
+#if SOCKSERV_EXCEPTIONS
+    try {
+      outcome = self().finish_request(request, client_address);
+    } catch (const std::exception& failure) {
+      outcome = result::failure(failure.what());
+    } catch (...) {
+      self().shutdown_request(request);
+      throw;
+    }
+#else
+    outcome = self().finish_request(request, client_address);
+#endif
+    if (!outcome) self().handle_error(request, client_address, outcome.message());
+    self().shutdown_request(request);
+    return outcome.ok();
+  }
+
+ private:
+  // One request whose arrival poll() announced; returns quietly if it is
+  // gone by now (client reset before accept, another process took it).
+  void handle_request_noblock() {
+    request_type request{};
+    socket_address client_address;
+    result fetched = self().get_request(request, client_address);
+    if (!fetched) {
+      if (!detail::is_transient_fetch_error(fetched.code()))
+        self().handle_error(request, client_address, fetched.message());
+      return;
+    }
+    if (!self().verify_request(request, client_address)) {
+      self().shutdown_request(request);
+      return;
+    }
+#if SOCKSERV_EXCEPTIONS
+    try {
+      self().process_request(request, client_address);
+    } catch (const std::exception& failure) {
+      self().handle_error(request, client_address, failure.what());
+      self().shutdown_request(request);
+    } catch (...) {
+      self().shutdown_request(request);
+      throw;
+    }
+#else
+    self().process_request(request, client_address);
+#endif
+  }
+
+  typename SocketType::receive_buffer receive_buffer_;
+};
+
+}  // namespace sockserv

@@ -1,0 +1,190 @@
+// sockserv/server_base.hpp — what every server has whatever its policies:
+// the server socket, its address and options, and the shutdown handshake.
+//
+// It holds no template parameter, so this code exists once in a program
+// however many server types it instantiates. Handlers see their server as a
+// server_base* (handler.server) and may cast it with server_as<T>().
+#pragma once
+
+#include "address.hpp"
+#include "detail/syscall.hpp"
+#include "error.hpp"
+#include "socket.hpp"
+#include "wakeup.hpp"
+
+#include <atomic>
+#include <optional>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace sockserv {
+
+class server_base {
+ public:
+  // Python's socket attribute: the listening (stream) or bound (datagram)
+  // socket. fileno() is -1 once the server is closed.
+  file_descriptor socket;
+  // The requested address until server_bind(), the real one after it (port
+  // 0 becomes the port the kernel chose).
+  socket_address server_address;
+  // handle_request() waits at most this many seconds; unset = forever.
+  std::optional<double> timeout;
+  // Read by server_bind() and server_activate(); to change them before
+  // binding, construct with bind_and_activate = false.
+  bool allow_reuse_address = false;
+  bool allow_reuse_port = false;
+  int request_queue_size = 5;
+
+  server_base(const server_base&) = delete;
+  server_base& operator=(const server_base&) = delete;
+
+  int fileno() const noexcept { return socket.fd(); }
+
+  // Why the constructor's bind or listen failed (ok() otherwise). Without
+  // exceptions this is how a failed server is seen; serve_forever() and
+  // handle_request() return it too.
+  const result& error() const noexcept { return construction_error_; }
+  explicit operator bool() const noexcept { return construction_error_.ok() && socket.is_open(); }
+
+  // Asks serve_forever() to return, without waiting for it. Async-signal-
+  // safe: this is what a SIGTERM handler calls.
+  void request_shutdown() noexcept {
+    shutdown_requested_.store(true);
+    wakeup_.notify();
+  }
+
+  // Stops serve_forever() and waits until it has returned. The loop wakes at
+  // once, not after poll_interval. Called from a handler on the serving
+  // thread itself it only requests the stop (waiting would deadlock). If no
+  // loop runs, the request stays pending: the next serve_forever() returns
+  // at once, as in Python.
+  void shutdown() noexcept {
+    request_shutdown();
+    pthread_mutex_lock(&state_lock_);
+    if (!(serving_ && pthread_equal(serving_thread_, pthread_self()))) {
+      while (serving_) pthread_cond_wait(&stopped_, &state_lock_);
+    }
+    pthread_mutex_unlock(&state_lock_);
+  }
+
+ protected:
+  server_base() noexcept = default;
+  ~server_base() {
+    pthread_cond_destroy(&stopped_);
+    pthread_mutex_destroy(&state_lock_);
+  }
+
+  // Creates the socket (not yet bound) for the given family and type.
+  result open_socket(int family, int type) noexcept {
+    result woke = wakeup_.open();
+    if (!woke) return woke;
+    socket.reset(detail::open_socket(family, type));
+    if (!socket.is_open()) return result::from_errno(errno, "socket");
+    return {};
+  }
+
+  result bind_socket() noexcept {
+    int fd = socket.fd();
+    if (fd < 0) return result::failure("bind: server socket is closed");
+    int one = 1;
+    if (allow_reuse_address && ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1)
+      return failure_at("setsockopt SO_REUSEADDR");
+#ifdef SO_REUSEPORT
+    if (allow_reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == -1)
+      return failure_at("setsockopt SO_REUSEPORT");
+#endif
+    if (::bind(fd, server_address.data(), server_address.size()) == -1) return failure_at("bind");
+    bound_path_owner_ = is_unix_path(server_address) ? ::getpid() : 0;
+    socket_address actual;
+    if (::getsockname(fd, actual.data(), &actual.length_for_update()) == 0 &&
+        actual.family() != AF_UNIX)  // a unix socket's own name can come back cut short
+      server_address = actual;
+    return {};
+  }
+
+  result activate_socket(int (*activate)(int, int)) noexcept {
+    if (activate(socket.fd(), request_queue_size) == -1) return failure_at("listen");
+    return {};
+  }
+
+  // Closes the socket; a unix socket file goes away with the server that
+  // bound it (not with a forked child that exits).
+  void close_socket() noexcept {
+    if (bound_path_owner_ != 0 && bound_path_owner_ == ::getpid())
+      ::unlink(server_address.as<sockaddr_un>().sun_path);
+    bound_path_owner_ = 0;
+    socket.reset();
+  }
+
+  void record_construction_error(const result& failure) noexcept { construction_error_ = failure; }
+
+  enum class wait_outcome { request, woken, timed_out, failed };
+
+  // Waits until the server socket is readable, the wake-up pipe fires (if
+  // watched), or timeout_ms passes (-1: forever).
+  wait_outcome wait_for_request(int timeout_ms, bool watch_wakeup) noexcept {
+    pollfd watched[2] = {{socket.fd(), POLLIN, 0}, {wakeup_.read_fd(), POLLIN, 0}};
+    int rc = detail::poll_until(watched, watch_wakeup ? 2 : 1, timeout_ms);
+    if (rc == -1) return wait_outcome::failed;
+    if (rc == 0) return wait_outcome::timed_out;
+    if (watch_wakeup && (watched[1].revents & POLLIN)) return wait_outcome::woken;
+    if (watched[0].revents & (POLLERR | POLLNVAL)) return wait_outcome::failed;
+    return wait_outcome::request;
+  }
+
+  bool shutdown_requested() const noexcept { return shutdown_requested_.load(); }
+
+  // Marks the calling thread as the one serving. False if another
+  // serve_forever() already runs on this server.
+  bool begin_serving() noexcept {
+    pthread_mutex_lock(&state_lock_);
+    bool free = !serving_;
+    if (free) {
+      serving_ = true;
+      serving_thread_ = pthread_self();
+    }
+    pthread_mutex_unlock(&state_lock_);
+    return free;
+  }
+
+  // The loop has stopped: consume the request and release shutdown().
+  void end_serving() noexcept {
+    pthread_mutex_lock(&state_lock_);
+    serving_ = false;
+    shutdown_requested_.store(false);
+    wakeup_.drain();
+    pthread_cond_broadcast(&stopped_);
+    pthread_mutex_unlock(&state_lock_);
+  }
+
+  result closed_error() const noexcept {
+    return construction_error_.ok() ? result::failure("server socket is closed") : construction_error_;
+  }
+
+ private:
+  static bool is_unix_path(const socket_address& address) noexcept {
+    return address.family() == AF_UNIX && !address.is_unnamed() &&
+           address.as<sockaddr_un>().sun_path[0] != '\0';
+  }
+
+  result failure_at(const char* call) const noexcept {
+    int code = errno;
+    char context[result::message_capacity];
+    std::snprintf(context, sizeof context, "%s %s", call, server_address.to_string().c_str());
+    return result::from_errno(code, context);
+  }
+
+  wakeup_pipe wakeup_;
+  std::atomic<bool> shutdown_requested_{false};
+  pthread_mutex_t state_lock_ = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t stopped_ = PTHREAD_COND_INITIALIZER;
+  bool serving_ = false;
+  pthread_t serving_thread_{};
+  pid_t bound_path_owner_ = 0;
+  result construction_error_;
+};
+
+}  // namespace sockserv

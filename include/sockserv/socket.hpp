@@ -1,0 +1,165 @@
+// sockserv/socket.hpp — descriptor ownership and the two socket types.
+//
+// A socket type (stream, datagram) is a policy of basic_server: it says what
+// one request is (an accepted connection, or one received packet plus the
+// server socket) and how a request is fetched, shut down and closed.
+#pragma once
+
+#include "address.hpp"
+#include "detail/syscall.hpp"
+#include "error.hpp"
+
+#include <cstddef>
+#include <string_view>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+namespace sockserv {
+
+// Owns one descriptor; closing is idempotent and leaves fd() == -1.
+class file_descriptor {
+ public:
+  file_descriptor() noexcept = default;
+  explicit file_descriptor(int fd) noexcept : fd_(fd) {}
+  file_descriptor(file_descriptor&& other) noexcept : fd_(other.release()) {}
+  file_descriptor& operator=(file_descriptor&& other) noexcept {
+    if (this != &other) reset(other.release());
+    return *this;
+  }
+  file_descriptor(const file_descriptor&) = delete;
+  file_descriptor& operator=(const file_descriptor&) = delete;
+  ~file_descriptor() { reset(); }
+
+  int fd() const noexcept { return fd_; }
+  bool is_open() const noexcept { return fd_ >= 0; }
+  int release() noexcept {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset(int fd = -1) noexcept {
+    detail::close_descriptor(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// The request of a stream server: the accepted connection. The server owns
+// it (shutdown_request closes it); a handler only borrows it.
+struct connection {
+  int fd = -1;
+
+  int fileno() const noexcept { return fd; }
+  // One recv(): at most size bytes, 0 at end of stream, -1 with errno set.
+  std::ptrdiff_t recv(void* buffer, std::size_t size) const noexcept {
+    return detail::retry_on_eintr([&] { return ::recv(fd, buffer, size, 0); });
+  }
+  // Everything or -1 (errno set); partial sends and signals are retried.
+  std::ptrdiff_t sendall(const void* data, std::size_t size) const noexcept {
+    return detail::send_all(fd, data, size);
+  }
+  std::ptrdiff_t sendall(std::string_view data) const noexcept {
+    return sendall(data.data(), data.size());
+  }
+};
+
+// The request of a datagram server: the packet and the server socket to
+// answer from (Python's request[0] and request[1]).
+struct datagram_request {
+  std::string_view data;
+  int socket = -1;
+
+  std::ptrdiff_t sendto(const void* reply, std::size_t size, const socket_address& to) const noexcept {
+    return detail::retry_on_eintr(
+        [&] { return ::sendto(socket, reply, size, detail::no_sigpipe, to.data(), to.size()); });
+  }
+  std::ptrdiff_t sendto(std::string_view reply, const socket_address& to) const noexcept {
+    return sendto(reply.data(), reply.size(), to);
+  }
+};
+
+namespace detail {
+// get_request() failures that only mean "no request after all": the client
+// vanished between readiness and accept, or another process took it.
+inline bool is_transient_fetch_error(int code) noexcept {
+  return code == EAGAIN || code == EWOULDBLOCK || code == ECONNABORTED || code == EINTR ||
+         code == EPROTO;
+}
+}  // namespace detail
+
+struct stream {
+  static constexpr int type = SOCK_STREAM;
+  static constexpr std::size_t max_packet_size = 0;
+  using request_type = connection;
+  struct receive_buffer {};
+
+  // The listener is non-blocking: readiness can go stale (a client resets
+  // before accept), and get_request() must then return, not block.
+  static int activate(int fd, int backlog) noexcept {
+    if (::listen(fd, backlog) == -1) return -1;
+    return detail::set_nonblocking(fd, true);
+  }
+
+  static result get_request(int listener, receive_buffer&, connection& request,
+                            socket_address& client) noexcept {
+    request.fd = detail::accept_connection(listener, client.data(), &client.length_for_update());
+    if (request.fd == -1) return result::from_errno(errno, "accept");
+    return {};
+  }
+
+  // Half-close first so that the client sees EOF even if a forked child
+  // still holds a copy of the descriptor.
+  static void shutdown_request(connection& request) noexcept {
+    if (request.fd >= 0) ::shutdown(request.fd, SHUT_WR);  // ENOTCONN: client already gone
+    close_request(request);
+  }
+  static void close_request(connection& request) noexcept {
+    detail::close_descriptor(request.fd);
+    request.fd = -1;
+  }
+};
+
+template <std::size_t MaxPacketSize = 8192>
+struct datagram {
+  static_assert(MaxPacketSize > 0, "a datagram server needs room for a packet");
+  static constexpr int type = SOCK_DGRAM;
+  static constexpr std::size_t max_packet_size = MaxPacketSize;
+  using request_type = datagram_request;
+  struct receive_buffer {
+    char bytes[MaxPacketSize];
+  };
+
+  static int activate(int, int) noexcept { return 0; }  // nothing to listen for
+
+  // Receives one packet. A packet longer than max_packet_size is not handed
+  // on as if it were whole: it fails with EMSGSIZE (its head stays in
+  // request.data for handle_error to inspect).
+  static result get_request(int fd, receive_buffer& buffer, datagram_request& request,
+                            socket_address& client) noexcept {
+    iovec part{buffer.bytes, MaxPacketSize};
+    msghdr message{};
+    message.msg_name = client.data();
+    message.msg_namelen = client.length_for_update();
+    message.msg_iov = &part;
+    message.msg_iovlen = 1;
+    ssize_t n = detail::retry_on_eintr([&] { return ::recvmsg(fd, &message, MSG_DONTWAIT); });
+    if (n == -1) return result::from_errno(errno, "recvmsg");
+    client.set_size(message.msg_namelen);
+    request.data = std::string_view(buffer.bytes, static_cast<std::size_t>(n));
+    request.socket = fd;
+    if (message.msg_flags & MSG_TRUNC) {
+      char text[96];
+      std::snprintf(text, sizeof text, "datagram truncated: longer than max_packet_size (%zu bytes)",
+                    MaxPacketSize);
+      return result::from_errno(EMSGSIZE, text);
+    }
+    return {};
+  }
+
+  static void shutdown_request(datagram_request&) noexcept {}  // the socket is the server's
+  static void close_request(datagram_request&) noexcept {}
+};
+
+}  // namespace sockserv

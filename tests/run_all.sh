@@ -1,0 +1,29 @@
+#!/bin/sh
+# Runs each Catch2 binary given, then prints the one line CI reads:
+# "N passed, M failed" — test cases over all binaries. A binary that dies
+# before printing its summary (crash, timeout) counts as one failure.
+# RUN: optional prefix (an emulator); TEST_TIMEOUT: seconds per binary.
+passed=0
+failed=0
+for binary in "$@"; do
+  echo "== $binary"
+  log=$(mktemp)
+  # shellcheck disable=SC2086
+  timeout "${TEST_TIMEOUT:-600}" $RUN "$binary" 2>&1 | tee "$log"
+  summary=$(grep -E '^(All tests passed|test cases:)' "$log" | tail -n 1)
+  case "$summary" in
+    "All tests passed"*)
+      n=$(echo "$summary" | sed -E 's/.* in ([0-9]+) test case.*/\1/')
+      passed=$((passed + n)) ;;
+    "test cases:"*)
+      p=$(echo "$summary" | sed -nE 's/.*\| *([0-9]+) passed.*/\1/p')
+      f=$(echo "$summary" | sed -nE 's/.*\| *([0-9]+) failed.*/\1/p')
+      passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})) ;;
+    *)
+      echo "!! $binary ended without a Catch2 summary (crash or timeout)"
+      failed=$((failed + 1)) ;;
+  esac
+  rm -f "$log"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
