@@ -7,7 +7,9 @@
 #pragma once
 
 #include "sockserv/address.hpp"
+#include "sockserv/concurrency/forking.hpp"
 #include "sockserv/concurrency/synchronous.hpp"
+#include "sockserv/concurrency/threading.hpp"
 #include "sockserv/error.hpp"
 #include "sockserv/handler.hpp"
 #include "sockserv/io.hpp"
@@ -28,5 +30,24 @@ template <class Handler, class Derived = void>
 using unix_stream_server = basic_server<unix_socket, stream, Handler, synchronous, Derived>;
 template <class Handler, class Derived = void>
 using unix_datagram_server = basic_server<unix_socket, datagram<>, Handler, synchronous, Derived>;
+
+// ThreadingMixIn and ForkingMixIn variants (Python's eight predefined
+// classes). Any server takes either policy: basic_server<F, T, H, threading<>>.
+template <class Handler, class Derived = void>
+using threading_tcp_server = basic_server<inet4, stream, Handler, threading<>, Derived>;
+template <class Handler, class Derived = void>
+using threading_udp_server = basic_server<inet4, datagram<>, Handler, threading<>, Derived>;
+template <class Handler, class Derived = void>
+using threading_unix_stream_server = basic_server<unix_socket, stream, Handler, threading<>, Derived>;
+template <class Handler, class Derived = void>
+using threading_unix_datagram_server = basic_server<unix_socket, datagram<>, Handler, threading<>, Derived>;
+template <class Handler, class Derived = void>
+using forking_tcp_server = basic_server<inet4, stream, Handler, forking<>, Derived>;
+template <class Handler, class Derived = void>
+using forking_udp_server = basic_server<inet4, datagram<>, Handler, forking<>, Derived>;
+template <class Handler, class Derived = void>
+using forking_unix_stream_server = basic_server<unix_socket, stream, Handler, forking<>, Derived>;
+template <class Handler, class Derived = void>
+using forking_unix_datagram_server = basic_server<unix_socket, datagram<>, Handler, forking<>, Derived>;
 
 }  // namespace sockserv

@@ -12,7 +12,7 @@
 // The concurrency policy is a base class (Python's mixin) that supplies
 // process_request, service_actions, handle_timeout and what server_close
 // waits for; it runs requests through serve_request() and never touches the
-// rest of the pipeline.
+// rest of the pipeline (see concurrency/synchronous.hpp for the contract).
 #pragma once
 
 #include "address.hpp"
@@ -71,6 +71,7 @@ class basic_server : public server_base,
   // The constructor runs basic_server's own server_bind/server_activate: a
   // Derived that replaces them passes false and calls them itself.
   explicit basic_server(const endpoint& where, bool bind_and_activate = true) {
+    if (Concurrency::default_timeout >= 0) timeout = Concurrency::default_timeout;
     result made = AddressFamily::parse(where, server_address);
     if (made) made = open_socket(AddressFamily::family, SocketType::type);
     if (made && bind_and_activate) made = server_bind();
@@ -86,8 +87,12 @@ class basic_server : public server_base,
 
   // RAII: leaving scope is server_close() (basic_server's own: by now a
   // Derived part is gone, so a Derived's server_close must run from its
-  // own destructor).
-  ~basic_server() { basic_server::server_close(); }
+  // own destructor). Requests still in flight on threads — daemon ones too —
+  // are waited for, since they use this object.
+  ~basic_server() {
+    basic_server::server_close();
+    this->finish_all_requests();
+  }
 
   self_type& self() noexcept { return static_cast<self_type&>(*this); }
 

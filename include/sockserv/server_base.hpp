@@ -7,6 +7,7 @@
 #pragma once
 
 #include "address.hpp"
+#include "detail/pthread.hpp"
 #include "detail/syscall.hpp"
 #include "error.hpp"
 #include "socket.hpp"
@@ -63,19 +64,14 @@ class server_base {
   // at once, as in Python.
   void shutdown() noexcept {
     request_shutdown();
-    pthread_mutex_lock(&state_lock_);
-    if (!(serving_ && pthread_equal(serving_thread_, pthread_self()))) {
-      while (serving_) pthread_cond_wait(&stopped_, &state_lock_);
-    }
-    pthread_mutex_unlock(&state_lock_);
+    detail::lock_guard hold(state_lock_);
+    if (serving_ && pthread_equal(serving_thread_, pthread_self())) return;
+    while (serving_) stopped_.wait(state_lock_);
   }
 
  protected:
   server_base() noexcept = default;
-  ~server_base() {
-    pthread_cond_destroy(&stopped_);
-    pthread_mutex_destroy(&state_lock_);
-  }
+  ~server_base() = default;
 
   // Creates the socket (not yet bound) for the given family and type.
   result open_socket(int family, int type) noexcept {
@@ -140,24 +136,20 @@ class server_base {
   // Marks the calling thread as the one serving. False if another
   // serve_forever() already runs on this server.
   bool begin_serving() noexcept {
-    pthread_mutex_lock(&state_lock_);
-    bool free = !serving_;
-    if (free) {
-      serving_ = true;
-      serving_thread_ = pthread_self();
-    }
-    pthread_mutex_unlock(&state_lock_);
-    return free;
+    detail::lock_guard hold(state_lock_);
+    if (serving_) return false;
+    serving_ = true;
+    serving_thread_ = pthread_self();
+    return true;
   }
 
   // The loop has stopped: consume the request and release shutdown().
   void end_serving() noexcept {
-    pthread_mutex_lock(&state_lock_);
+    detail::lock_guard hold(state_lock_);
     serving_ = false;
     shutdown_requested_.store(false);
     wakeup_.drain();
-    pthread_cond_broadcast(&stopped_);
-    pthread_mutex_unlock(&state_lock_);
+    stopped_.notify_all();
   }
 
   result closed_error() const noexcept {
@@ -179,8 +171,8 @@ class server_base {
 
   wakeup_pipe wakeup_;
   std::atomic<bool> shutdown_requested_{false};
-  pthread_mutex_t state_lock_ = PTHREAD_MUTEX_INITIALIZER;
-  pthread_cond_t stopped_ = PTHREAD_COND_INITIALIZER;
+  detail::mutex state_lock_;
+  detail::condition stopped_;
   bool serving_ = false;
   pthread_t serving_thread_{};
   pid_t bound_path_owner_ = 0;

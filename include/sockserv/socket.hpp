@@ -10,6 +10,7 @@
 #include "error.hpp"
 
 #include <cstddef>
+#include <cstring>
 #include <string_view>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -119,6 +120,9 @@ struct stream {
     detail::close_descriptor(request.fd);
     request.fd = -1;
   }
+
+  // A request handed to another thread: the descriptor travels as it is.
+  static void copy_request(const connection& from, connection& to, receive_buffer&) noexcept { to = from; }
 };
 
 template <std::size_t MaxPacketSize = 8192>
@@ -160,6 +164,15 @@ struct datagram {
 
   static void shutdown_request(datagram_request&) noexcept {}  // the socket is the server's
   static void close_request(datagram_request&) noexcept {}
+
+  // A request handed to another thread: the packet moves into that
+  // thread's own buffer, so the server can receive the next one at once.
+  static void copy_request(const datagram_request& from, datagram_request& to,
+                           receive_buffer& storage) noexcept {
+    std::memcpy(storage.bytes, from.data.data(), from.data.size());
+    to.data = std::string_view(storage.bytes, from.data.size());
+    to.socket = from.socket;
+  }
 };
 
 }  // namespace sockserv

@@ -1,11 +1,13 @@
 // sockserv/concurrency/synchronous.hpp — the default policy: each request
 // runs to completion on the serving thread before the next is fetched.
 //
-// A concurrency policy is a class with a nested `mixin<Server, SocketType>`
-// that basic_server derives from (Python's ThreadingMixIn/ForkingMixIn). The
-// mixin supplies process_request, service_actions, handle_timeout and
-// wait_for_requests_in_flight (run by server_close after the socket is
-// closed), and runs each request with server.serve_request().
+// A concurrency policy is a class with a `default_timeout` (seconds the
+// server's handle_request() waits; negative = forever) and a nested
+// `mixin<Server, SocketType>` that basic_server derives from (Python's
+// ThreadingMixIn/ForkingMixIn). The mixin supplies process_request,
+// service_actions, handle_timeout, wait_for_requests_in_flight (run by
+// server_close after the socket is closed) and finish_all_requests (run by
+// the destructor), and runs each request with server.serve_request().
 #pragma once
 
 #include "../address.hpp"
@@ -13,6 +15,8 @@
 namespace sockserv {
 
 struct synchronous {
+  static constexpr double default_timeout = -1;
+
   template <class Server, class SocketType>
   class mixin {
    public:
@@ -24,6 +28,7 @@ struct synchronous {
     void service_actions() {}
     void handle_timeout() {}
     void wait_for_requests_in_flight() {}
+    void finish_all_requests() {}
   };
 };
 

@@ -1,0 +1,127 @@
+// sockserv/concurrency/forking.hpp — ForkingMixIn: each request runs in a
+// child process forked for it.
+//
+// The child runs serve_request() and exits 0, or 1 after a failure (which
+// it reported through handle_error). The parent closes its copy of the
+// request and records the child in a fixed table of MaxChildren entries.
+// Only the server's own children are ever waited for, one pid at a time, so
+// a process the application forked itself keeps its exit status.
+#pragma once
+
+#include "../address.hpp"
+#include "../error.hpp"
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace sockserv {
+
+template <std::size_t MaxChildren = 40>
+struct forking {
+  static_assert(MaxChildren > 0, "forking needs room for at least one child");
+  static constexpr double default_timeout = 300;  // handle_timeout() reaps, as in Python
+
+  template <class Server, class SocketType>
+  class mixin {
+   public:
+    using request_type = typename SocketType::request_type;
+    static constexpr std::size_t child_capacity = MaxChildren;
+
+    // At most this many children at once (clamped to MaxChildren): at the
+    // limit the parent waits for one to exit before forking again.
+    std::size_t max_children = MaxChildren;
+    // false: server_close() does not wait for the children.
+    bool block_on_close = true;
+
+    std::size_t active_children() const noexcept { return count_; }
+
+    // Reaps the children that have exited (waiting for all if blocking),
+    // after waiting for one if the table is at max_children.
+    void collect_children(bool blocking = false) {
+      while (count_ > 0 && count_ >= limit()) wait_for_one_child();
+      for (std::size_t i = 0; i < count_;) {
+        pid_t rc = reap(children_[i], blocking ? 0 : WNOHANG);
+        if (rc == 0)
+          ++i;  // still running
+        else
+          forget(i);
+      }
+    }
+
+    void process_request(request_type& request, const socket_address& client_address) {
+      auto& server = static_cast<Server&>(*this).self();
+      collect_children(false);
+      std::fflush(nullptr);  // or the child would print the parent's pending output again
+      pid_t pid = ::fork();
+      if (pid == -1) {
+        server.handle_error(request, client_address, result::from_errno(errno, "fork").message());
+        server.shutdown_request(request);
+        return;
+      }
+      if (pid == 0) run_child(server, request, client_address);
+      children_[count_++] = pid;
+      server.close_request(request);  // the child's copy stays open
+    }
+
+    void service_actions() { collect_children(false); }
+    void handle_timeout() { collect_children(false); }
+    void wait_for_requests_in_flight() { collect_children(block_on_close); }
+    void finish_all_requests() { collect_children(false); }
+
+   private:
+    std::size_t limit() const noexcept {
+      return max_children == 0 ? 1 : (max_children < MaxChildren ? max_children : MaxChildren);
+    }
+
+    template <class ServerType>
+    [[noreturn]] static void run_child(ServerType& server, request_type& request,
+                                       const socket_address& client_address) {
+      int status = 1;
+#if SOCKSERV_EXCEPTIONS
+      try {
+        status = server.serve_request(request, client_address) ? 0 : 1;
+      } catch (...) {  // not a std::exception: request already shut down; exit 1
+      }
+#else
+      status = server.serve_request(request, client_address) ? 0 : 1;
+#endif
+      std::fflush(nullptr);
+      ::_exit(status);  // no atexit handlers, no destructors of the parent's objects
+    }
+
+    // waitpid for one of ours; returns 0 if it is still running, else its
+    // pid (or -1 if it is not ours to wait for any more: ECHILD).
+    static pid_t reap(pid_t pid, int options) noexcept {
+      pid_t rc;
+      do rc = ::waitpid(pid, nullptr, options);
+      while (rc == -1 && errno == EINTR);
+      return rc;
+    }
+
+    // Blocks until one of our children exits. waitid(WNOWAIT) tells which
+    // child of the process exited without reaping it; if that is not one of
+    // ours, fall back to waiting for our oldest.
+    void wait_for_one_child() {
+      siginfo_t info{};
+      int rc;
+      do rc = ::waitid(P_ALL, 0, &info, WEXITED | WNOWAIT);
+      while (rc == -1 && errno == EINTR);
+      std::size_t index = 0;
+      for (std::size_t i = 0; rc == 0 && i < count_; ++i)
+        if (children_[i] == info.si_pid) index = i;
+      reap(children_[index], 0);
+      forget(index);
+    }
+
+    void forget(std::size_t index) noexcept { children_[index] = children_[--count_]; }
+
+    pid_t children_[MaxChildren] = {};
+    std::size_t count_ = 0;
+  };
+};
+
+}  // namespace sockserv

@@ -1,0 +1,224 @@
+// sockserv/concurrency/threading.hpp — ThreadingMixIn: each request runs on
+// a worker thread while the serving thread goes back to listening.
+//
+// Instead of a thread per request, a fixed pool of up to Workers pthreads
+// (each with a StackSize stack) is started on demand and then reused, so the
+// steady state creates no threads and allocates nothing. When every worker
+// is busy the serving thread waits for one (back-pressure: further clients
+// wait in the listen backlog; nobody is dropped).
+#pragma once
+
+#include "../address.hpp"
+#include "../detail/pthread.hpp"
+#include "../error.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <cstddef>
+#include <pthread.h>
+#include <signal.h>
+
+namespace sockserv {
+
+namespace detail {
+inline unsigned& worker_number_slot() noexcept {
+  static thread_local unsigned number = 0;
+  return number;
+}
+}  // namespace detail
+
+// 1-based number of the pool worker running the caller; 0 on any other thread.
+inline unsigned this_worker_number() noexcept { return detail::worker_number_slot(); }
+
+template <std::size_t Workers = 16, std::size_t StackSize = 256 * 1024>
+struct threading {
+  static_assert(Workers > 0, "threading needs at least one worker");
+  static constexpr double default_timeout = -1;  // handle_request waits forever
+
+  template <class Server, class SocketType>
+  class mixin {
+   public:
+    using request_type = typename SocketType::request_type;
+    static constexpr std::size_t worker_capacity = Workers;
+    static constexpr std::size_t worker_stack_size = StackSize;
+
+    // false (default): server_close() waits for requests in flight.
+    // true: it does not; the destructor still waits, since the requests use
+    // the server object.
+    bool daemon_threads = false;
+    // false: server_close() never waits, whatever daemon_threads says.
+    bool block_on_close = true;
+
+    mixin() noexcept = default;
+    mixin(const mixin&) = delete;
+    mixin& operator=(const mixin&) = delete;
+
+    std::size_t requests_in_flight() noexcept {
+      detail::lock_guard hold(lock_);
+      return in_flight_;
+    }
+    std::size_t started_workers() noexcept {
+      detail::lock_guard hold(lock_);
+      return started_;
+    }
+
+    // Hands the request to an idle worker, starting one if the pool is not
+    // full yet, or waiting for one to finish. If no thread can be started,
+    // the request goes to handle_error and is shut down.
+    void process_request(request_type& request, const socket_address& client_address) {
+      auto& server = static_cast<Server&>(*this).self();
+      int failure = 0;
+      worker* chosen = claim_worker(failure);
+      if (chosen == nullptr) {
+        server.handle_error(request, client_address,
+                            result::from_errno(failure, "threading: cannot start a worker").message());
+        server.shutdown_request(request);
+        return;
+      }
+      SocketType::copy_request(request, chosen->request, chosen->packet);
+      chosen->client_address = client_address;
+      detail::lock_guard hold(lock_);
+      chosen->daemon = daemon_threads;
+      chosen->has_work = true;
+      ++in_flight_;
+      if (!chosen->daemon) ++waited_in_flight_;
+      chosen->wake.notify_one();
+    }
+
+    void service_actions() {}
+    void handle_timeout() {}
+
+    // Run by server_close() once the socket is closed.
+    void wait_for_requests_in_flight() {
+      detail::lock_guard hold(lock_);
+      if (block_on_close)
+        while (waited_in_flight_ > 0) worker_freed_.wait(lock_);
+      stopping_ = true;
+      for (std::size_t i = 0; i < started_; ++i) workers_[i].wake.notify_one();
+      if (in_flight_ == 0) join_workers_locked();
+    }
+
+    // Run by the server's destructor: every request, daemon or not, must be
+    // over before the memory it uses goes away.
+    void finish_all_requests() {
+      detail::lock_guard hold(lock_);
+      stopping_ = true;
+      for (std::size_t i = 0; i < started_; ++i) workers_[i].wake.notify_one();
+      join_workers_locked();
+    }
+
+   private:
+    struct worker {
+      mixin* pool = nullptr;
+      pthread_t thread{};
+      unsigned number = 0;
+      bool has_work = false;
+      bool daemon = false;
+      detail::condition wake;
+      request_type request{};
+      socket_address client_address;
+      typename SocketType::receive_buffer packet;
+    };
+
+    worker* claim_worker(int& failure) noexcept {
+      detail::lock_guard hold(lock_);
+      for (;;) {
+        if (stopping_) {
+          failure = ESHUTDOWN;
+          return nullptr;
+        }
+        if (idle_count_ > 0) return &workers_[idle_[--idle_count_]];
+        if (started_ < Workers) {
+          worker& fresh = workers_[started_];
+          fresh.pool = this;
+          fresh.number = static_cast<unsigned>(started_ + 1);
+          failure = start_thread(fresh);
+          if (failure != 0) return nullptr;
+          ++started_;
+          return &fresh;
+        }
+        worker_freed_.wait(lock_);
+      }
+    }
+
+    // Workers block every signal, so that SIGINT/SIGTERM handlers run on
+    // the application's threads (the ones that call request_shutdown()).
+    static int start_thread(worker& w) noexcept {
+      pthread_attr_t attributes;
+      pthread_attr_init(&attributes);
+      const long minimum = PTHREAD_STACK_MIN;  // a sysconf() call on newer glibc
+      const std::size_t floor = minimum > 0 ? static_cast<std::size_t>(minimum) : 16384;
+      std::size_t stack = StackSize < floor ? floor : StackSize;
+      pthread_attr_setstacksize(&attributes, stack);
+      sigset_t all, previous;
+      sigfillset(&all);
+      pthread_sigmask(SIG_SETMASK, &all, &previous);
+      int rc = pthread_create(&w.thread, &attributes, &worker_main, &w);
+      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+      pthread_attr_destroy(&attributes);
+      return rc;
+    }
+
+    static void* worker_main(void* argument) {
+      auto& w = *static_cast<worker*>(argument);
+      w.pool->work(w);
+      return nullptr;
+    }
+
+    void work(worker& w) {
+      detail::worker_number_slot() = w.number;
+      auto& server = static_cast<Server&>(*this).self();
+      lock_.lock();
+      for (;;) {
+        while (!w.has_work && !stopping_) w.wake.wait(lock_);
+        if (!w.has_work) break;
+        lock_.unlock();
+        run_request(server, w);
+        lock_.lock();
+        w.has_work = false;
+        --in_flight_;
+        if (!w.daemon) --waited_in_flight_;
+        idle_[idle_count_++] = static_cast<unsigned>(w.number - 1);
+        worker_freed_.notify_all();
+      }
+      lock_.unlock();
+    }
+
+    template <class ServerType>
+    static void run_request(ServerType& server, worker& w) {
+#if SOCKSERV_EXCEPTIONS
+      // serve_request() has given std::exceptions to handle_error and shut
+      // the request down; anything else ends just this request, as
+      // SystemExit ends a Python request thread. The worker lives on.
+      try {
+        server.serve_request(w.request, w.client_address);
+      } catch (...) {
+      }
+#else
+      server.serve_request(w.request, w.client_address);
+#endif
+    }
+
+    // Caller holds lock_; releases it while joining (workers need it to exit).
+    void join_workers_locked() {
+      std::size_t count = started_;
+      started_ = 0;
+      idle_count_ = 0;
+      lock_.unlock();
+      for (std::size_t i = 0; i < count; ++i) pthread_join(workers_[i].thread, nullptr);
+      lock_.lock();
+    }
+
+    detail::mutex lock_;
+    detail::condition worker_freed_;
+    worker workers_[Workers];
+    unsigned idle_[Workers] = {};
+    std::size_t idle_count_ = 0;
+    std::size_t started_ = 0;
+    std::size_t in_flight_ = 0;
+    std::size_t waited_in_flight_ = 0;  // in flight and not daemon
+    bool stopping_ = false;
+  };
+};
+
+}  // namespace sockserv

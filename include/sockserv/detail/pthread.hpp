@@ -1,0 +1,50 @@
+// sockserv/detail/pthread.hpp — minimal RAII over pthread mutexes and
+// condition variables. std::mutex would do, but std::condition_variable
+// lives in libstdc++.so, which a static musl build does not have.
+#pragma once
+
+#include <pthread.h>
+
+namespace sockserv::detail {
+
+class mutex {
+ public:
+  mutex() noexcept = default;
+  mutex(const mutex&) = delete;
+  mutex& operator=(const mutex&) = delete;
+  ~mutex() { pthread_mutex_destroy(&handle_); }
+  void lock() noexcept { pthread_mutex_lock(&handle_); }
+  void unlock() noexcept { pthread_mutex_unlock(&handle_); }
+  pthread_mutex_t* native() noexcept { return &handle_; }
+
+ private:
+  pthread_mutex_t handle_ = PTHREAD_MUTEX_INITIALIZER;
+};
+
+class lock_guard {
+ public:
+  explicit lock_guard(mutex& m) noexcept : mutex_(m) { mutex_.lock(); }
+  lock_guard(const lock_guard&) = delete;
+  lock_guard& operator=(const lock_guard&) = delete;
+  ~lock_guard() { mutex_.unlock(); }
+
+ private:
+  mutex& mutex_;
+};
+
+class condition {
+ public:
+  condition() noexcept = default;
+  condition(const condition&) = delete;
+  condition& operator=(const condition&) = delete;
+  ~condition() { pthread_cond_destroy(&handle_); }
+  // The caller holds m.
+  void wait(mutex& m) noexcept { pthread_cond_wait(&handle_, m.native()); }
+  void notify_one() noexcept { pthread_cond_signal(&handle_); }
+  void notify_all() noexcept { pthread_cond_broadcast(&handle_); }
+
+ private:
+  pthread_cond_t handle_ = PTHREAD_COND_INITIALIZER;
+};
+
+}  // namespace sockserv::detail
