@@ -23,7 +23,7 @@ class [[nodiscard]] result {
     result r;
     r.code_ = code;
     char reason[96];
-    std::snprintf(r.message_, sizeof r.message_, "%s: %s", context,
+    std::snprintf(r.message_, sizeof r.message_, "%.110s: %.47s", context,
                   describe_errno(code, reason, sizeof reason));
     return r;
   }
@@ -32,7 +32,7 @@ class [[nodiscard]] result {
   static result failure(const char* message) noexcept {
     result r;
     r.code_ = -1;
-    std::snprintf(r.message_, sizeof r.message_, "%s", message);
+    std::snprintf(r.message_, sizeof r.message_, "%.159s", message);
     return r;
   }
 

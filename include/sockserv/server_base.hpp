@@ -165,7 +165,7 @@ class server_base {
   result failure_at(const char* call) const noexcept {
     int code = errno;
     char context[result::message_capacity];
-    std::snprintf(context, sizeof context, "%s %s", call, server_address.to_string().c_str());
+    std::snprintf(context, sizeof context, "%.30s %.120s", call, server_address.to_string().c_str());
     return result::from_errno(code, context);
   }
 
