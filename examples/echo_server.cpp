@@ -1,0 +1,241 @@
+// echo_server — one configurable server for tests and benchmarks.
+//
+//   echo_server --family tcp|udp|unix|unix-dgram --listen ADDR
+//               [--mode echo|once] [--policy sync|threading|forking]
+//
+// ADDR is HOST:PORT (IPv4, "localhost" or "" for any), [IPv6]:PORT, or for
+// the unix families a socket path ("@name": Linux abstract name).
+//   echo  stream: every line is sent back until the client closes;
+//         datagram: every datagram is sent back.
+//   once  stream: one line is read and sent back upper-cased, then the
+//         connection is closed; datagram: the datagram comes back upper-cased.
+// Once bound it prints "listening on ADDR" with the real address (port 0
+// shows the port the kernel chose) and serves until SIGTERM or SIGINT (exit
+// 0). Exit 1: the server failed; exit 2: bad arguments.
+#include <sockserv.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+
+enum class family { tcp, udp, unix_stream, unix_datagram };
+enum class mode { echo, once };
+
+struct options {
+  family kind = family::tcp;
+  mode reply = mode::echo;
+  const char* listen = nullptr;
+  char host[64] = {};  // HOST of HOST:PORT, brackets removed
+  std::uint16_t port = 0;
+  bool ipv6 = false;
+};
+
+// The handlers are built by the server and take no arguments: they read the
+// mode from here, which main() sets before serving and never changes.
+mode reply_mode = mode::echo;
+
+char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+
+// Writes text upper-cased to a stream wfile or a datagram wfile, through a
+// small stack buffer. Always writes once: an empty datagram gets an empty
+// reply, as in echo mode.
+template <class Writer>
+void write_upper(Writer& out, std::string_view text) {
+  char chunk[512];
+  do {
+    std::size_t n = text.size() < sizeof chunk ? text.size() : sizeof chunk;
+    for (std::size_t i = 0; i < n; ++i) chunk[i] = ascii_upper(text[i]);
+    if (out.write(chunk, n) == -1) return;
+    text.remove_prefix(n);
+  } while (!text.empty());
+}
+
+struct stream_echo : sockserv::stream_request_handler<> {
+  void handle() {
+    if (reply_mode == mode::once) {
+      write_upper(wfile, rfile.readline());
+      return;  // the server closes the connection
+    }
+    // A line longer than rfile's buffer comes in pieces; each is echoed.
+    for (std::string_view line = rfile.readline(); !line.empty(); line = rfile.readline())
+      if (wfile.write(line) == -1) return;  // the client went away
+  }
+};
+
+struct datagram_echo : sockserv::datagram_request_handler<> {
+  // finish() sends what was written to wfile back to client_address.
+  void handle() {
+    if (reply_mode == mode::once)
+      write_upper(wfile, packet);
+    else
+      wfile.write(packet);
+  }
+};
+
+// The signal handler is installed before the server exists: a signal that
+// comes first is remembered and honoured as soon as serving starts.
+std::atomic<bool> stop_requested{false};
+std::atomic<sockserv::server_base*> running{nullptr};
+extern "C" void stop(int) {
+  stop_requested = true;
+  if (sockserv::server_base* server = running.load()) server->request_shutdown();  // async-signal-safe
+}
+
+int usage(const char* message);
+
+// The constructor failed: a bad address (a failure without errno, code -1)
+// is a usage error, anything else (socket() refused) a server failure. With
+// exceptions enabled the same failure arrives as a socket_error, see main().
+int construction_failed(const sockserv::result& failure) {
+  if (failure.code() == -1) return usage(failure.message());
+  std::fprintf(stderr, "echo_server: %s\n", failure.message());
+  return 1;
+}
+
+// Binds, prints the address, serves until a signal. Any server type.
+template <class Server>
+int serve(const typename Server::endpoint& where) {
+  Server server(where, false);  // bind by hand, after setting SO_REUSEADDR
+  if (!server) return construction_failed(server.error());
+  if constexpr (Server::address_family != AF_UNIX) server.allow_reuse_address = true;
+  sockserv::result ready = server.server_bind();
+  if (ready) ready = server.server_activate();
+  if (!ready) {
+    std::fprintf(stderr, "echo_server: %s\n", ready.message());
+    return 1;
+  }
+  std::printf("listening on %s\n", server.server_address.to_string().c_str());
+  std::fflush(stdout);  // whoever started us waits for this line
+
+  running = &server;
+  if (stop_requested) server.request_shutdown();
+  sockserv::result served = server.serve_forever();
+  running = nullptr;
+  if (!served) {
+    std::fprintf(stderr, "echo_server: %s\n", served.message());
+    return 1;
+  }
+  return 0;
+}
+
+template <class Concurrency>
+int serve_family(const options& o) {
+  using namespace sockserv;
+  const inet_endpoint ip{o.host, o.port};
+  switch (o.kind) {
+    case family::tcp:
+      return o.ipv6 ? serve<basic_server<inet6, stream, stream_echo, Concurrency>>(ip)
+                    : serve<basic_server<inet4, stream, stream_echo, Concurrency>>(ip);
+    case family::udp:
+      return o.ipv6 ? serve<basic_server<inet6, datagram<>, datagram_echo, Concurrency>>(ip)
+                    : serve<basic_server<inet4, datagram<>, datagram_echo, Concurrency>>(ip);
+    case family::unix_stream:
+      return serve<basic_server<unix_socket, stream, stream_echo, Concurrency>>(o.listen);
+    case family::unix_datagram:
+      return serve<basic_server<unix_socket, datagram<>, datagram_echo, Concurrency>>(o.listen);
+  }
+  return 2;
+}
+
+// --policy NAME: one line per concurrency policy.
+struct policy_entry {
+  const char* name;
+  int (*run)(const options&);
+};
+const policy_entry policies[] = {
+    {"sync", &serve_family<sockserv::synchronous>},
+    {"threading", &serve_family<sockserv::threading<>>},
+    {"forking", &serve_family<sockserv::forking<>>},
+};
+
+int usage(const char* message) {
+  if (message) std::fprintf(stderr, "echo_server: %s\n", message);
+  std::fprintf(stderr,
+               "usage: echo_server --family tcp|udp|unix|unix-dgram --listen ADDR\n"
+               "                   [--mode echo|once] [--policy NAME]\n"
+               "  ADDR: HOST:PORT, [IPv6]:PORT, or a unix socket path\n"
+               "  NAME:");
+  for (const policy_entry& p : policies) std::fprintf(stderr, " %s", p.name);
+  std::fprintf(stderr, " (default sync)\n");
+  return 2;
+}
+
+// HOST:PORT or [IPv6]:PORT into o.host / o.port / o.ipv6.
+bool split_host_port(const char* text, options& o) {
+  const char* colon = std::strrchr(text, ':');
+  if (colon == nullptr) return false;
+  const char* host = text;
+  std::size_t host_length = static_cast<std::size_t>(colon - text);
+  if (host_length > 0 && host[0] == '[') {
+    if (host[host_length - 1] != ']') return false;
+    o.ipv6 = true;
+    ++host;
+    host_length -= 2;
+  }
+  if (host_length >= sizeof o.host) return false;
+  std::memcpy(o.host, host, host_length);
+  o.host[host_length] = '\0';
+  char* end = nullptr;
+  unsigned long port = std::strtoul(colon + 1, &end, 10);
+  if (colon[1] == '\0' || *end != '\0' || port > 65535) return false;
+  o.port = static_cast<std::uint16_t>(port);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  const policy_entry* policy = &policies[0];
+  bool have_family = false;
+  for (int i = 1; i < argc; i += 2) {
+    const char* option = argv[i];
+    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (value == nullptr) return usage("missing value after an option");
+    if (std::strcmp(option, "--family") == 0) {
+      have_family = true;
+      if (std::strcmp(value, "tcp") == 0) o.kind = family::tcp;
+      else if (std::strcmp(value, "udp") == 0) o.kind = family::udp;
+      else if (std::strcmp(value, "unix") == 0) o.kind = family::unix_stream;
+      else if (std::strcmp(value, "unix-dgram") == 0) o.kind = family::unix_datagram;
+      else return usage("unknown family");
+    } else if (std::strcmp(option, "--listen") == 0) {
+      o.listen = value;
+    } else if (std::strcmp(option, "--mode") == 0) {
+      if (std::strcmp(value, "echo") == 0) o.reply = mode::echo;
+      else if (std::strcmp(value, "once") == 0) o.reply = mode::once;
+      else return usage("unknown mode");
+    } else if (std::strcmp(option, "--policy") == 0) {
+      policy = nullptr;
+      for (const policy_entry& p : policies)
+        if (std::strcmp(value, p.name) == 0) policy = &p;
+      if (policy == nullptr) return usage("unknown policy");
+    } else {
+      return usage("unknown option");
+    }
+  }
+  if (!have_family || o.listen == nullptr) return usage("--family and --listen are required");
+  bool ip = o.kind == family::tcp || o.kind == family::udp;
+  if (ip && !split_host_port(o.listen, o)) return usage("--listen wants HOST:PORT or [IPv6]:PORT");
+  reply_mode = o.reply;
+
+  struct sigaction on_stop {};
+  on_stop.sa_handler = stop;
+  on_stop.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &on_stop, nullptr);
+  sigaction(SIGTERM, &on_stop, nullptr);
+
+#if SOCKSERV_EXCEPTIONS
+  try {
+    return policy->run(o);
+  } catch (const sockserv::socket_error& failure) {  // from a server constructor
+    return construction_failed(failure.failure());
+  }
+#else
+  return policy->run(o);
+#endif
+}
