@@ -3,6 +3,12 @@
 #   make demo       builds and runs the seed's examples, server and clients
 #   make test       builds and runs the test suite; ends with "N passed, M failed"
 #   make examples   build/examples/NAME
+#   make TOOLCHAIN=NAME test|examples   cross build (toolchains/NAME.mk) in
+#                   build/NAME; tests run under the toolchain's emulator
+#   make size       static example sizes, glibc vs musl; fails over budget
+#   make single-header    build/single/sockserv.hpp, the one file to vendor
+#   make install PREFIX=/usr/local    headers, pkg-config and CMake package
+#   make consumer-test    single header and installed copy, used as a user would
 # CXX, CXXFLAGS and LDFLAGS from the command line are added to the project's
 # own flags (warnings and the language standard stay).
 
@@ -14,7 +20,15 @@ WERROR   ?= -Werror
 WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion $(WERROR)
 TEST_TIMEOUT ?= 600
 
+# A toolchain is one file, toolchains/NAME.mk. It may set CXX, OPTIMIZE,
+# TOOLCHAIN_CXXFLAGS, TOOLCHAIN_LDFLAGS, TOOLCHAIN_STARTFILES (objects that
+# go before the program's on the link line), TOOLCHAIN_RUN (the emulator
+# prefix for test binaries), TOOLCHAIN_TESTS (no: examples only) and
+# TOOLCHAIN_PACKAGES (the Debian packages it needs; make packages prints them).
 ifdef TOOLCHAIN
+ifeq ($(wildcard toolchains/$(TOOLCHAIN).mk),)
+$(error no toolchain '$(TOOLCHAIN)': known are $(basename $(notdir $(wildcard toolchains/*.mk))))
+endif
 include toolchains/$(TOOLCHAIN).mk
 BUILD := build/$(TOOLCHAIN)
 endif
@@ -24,6 +38,10 @@ ALL_CXXFLAGS = $(PROJECT_CXXFLAGS) $(TOOLCHAIN_CXXFLAGS) $(CXXFLAGS)
 ALL_LDFLAGS  = -pthread $(TOOLCHAIN_LDFLAGS) $(LDFLAGS)
 # How test binaries are run (a toolchain sets qemu here).
 RUN ?= $(TOOLCHAIN_RUN)
+# Catch2 v2's catch.hpp (Debian: catch2). Tests see it through a directory
+# holding only catch2/, so a cross compiler never sees the host's /usr/include.
+CATCH2_DIR ?= /usr/include/catch2
+CATCH2_INCLUDE := $(BUILD)/include-catch2
 
 HEADERS  := $(shell find include -name '*.hpp')
 EXAMPLES := $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(wildcard examples/*.cpp))
@@ -33,22 +51,33 @@ EXAMPLES := $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(wildcard examples/*.
 TEST_SOURCES  := $(filter-out tests/allocation_test.cpp,$(wildcard tests/*_test.cpp))
 TEST_OBJECTS  := $(patsubst tests/%.cpp,$(BUILD)/tests/%.o,$(TEST_SOURCES))
 TEST_SUPPORT  := $(wildcard tests/support/*.hpp)
-TEST_BINARIES := $(BUILD)/tests/sockserv_tests $(BUILD)/tests/allocation_tests
+TEST_BINARIES := $(BUILD)/tests/sockserv_tests $(if $(wildcard tests/allocation_test.cpp),$(BUILD)/tests/allocation_tests)
+ifeq ($(TOOLCHAIN_TESTS),no)
+# This toolchain builds the examples only (see its file): make tests builds
+# nothing, and make test says so rather than passing on zero tests.
+TEST_BINARIES :=
+TEST_REFUSAL = $(error TOOLCHAIN=$(TOOLCHAIN) builds the examples only; run the suite with make test, or with a cross TOOLCHAIN)
+endif
 
 .PHONY: all examples tests test demo clean asan ubsan tsan
+.PHONY: packages size single-header single-header-test install install-test consumer-test
 all: examples tests
 
 examples: $(EXAMPLES)
 tests: $(TEST_BINARIES)
 
 $(BUILD)/examples/%: examples/%.cpp $(HEADERS) | $(BUILD)/examples
-	$(CXX) $(ALL_CXXFLAGS) $< -o $@ $(ALL_LDFLAGS)
+	$(CXX) $(ALL_CXXFLAGS) $(TOOLCHAIN_STARTFILES) $< -o $@ $(ALL_LDFLAGS)
 
-$(BUILD)/tests/catch_main.o: tests/catch_main.cpp | $(BUILD)/tests
-	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
+$(BUILD)/tests/catch_main.o: tests/catch_main.cpp | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
+	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -c $< -o $@
 
-$(BUILD)/tests/%.o: tests/%.cpp $(HEADERS) $(TEST_SUPPORT) | $(BUILD)/tests
-	$(CXX) $(ALL_CXXFLAGS) -Itests -c $< -o $@
+$(BUILD)/tests/%.o: tests/%.cpp $(HEADERS) $(TEST_SUPPORT) | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
+	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -Itests -c $< -o $@
+
+$(CATCH2_INCLUDE)/catch2:
+	@test -f $(CATCH2_DIR)/catch.hpp || { echo "no $(CATCH2_DIR)/catch.hpp: install Catch2 v2 (Debian: catch2) or set CATCH2_DIR"; exit 1; }
+	mkdir -p $(CATCH2_INCLUDE) && ln -sfn $(abspath $(CATCH2_DIR)) $@
 
 $(BUILD)/tests/sockserv_tests: $(BUILD)/tests/catch_main.o $(TEST_OBJECTS)
 	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(ALL_LDFLAGS)
@@ -60,7 +89,7 @@ $(BUILD)/examples $(BUILD)/tests:
 	mkdir -p $@
 
 test: $(TEST_BINARIES) $(EXAMPLES)
-	BUILD=$(BUILD) RUN="$(RUN)" TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run_all.sh $(TEST_BINARIES)
+	$(TEST_REFUSAL)BUILD=$(BUILD) RUN="$(RUN)" TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run_all.sh $(TEST_BINARIES)
 
 demo: $(EXAMPLES)
 	BUILD=$(BUILD) examples/demo.sh
@@ -72,6 +101,62 @@ ubsan:
 	$(MAKE) test BUILD=build/ubsan OPTIMIZE='-O1 -g' CXXFLAGS='-fsanitize=undefined -fno-sanitize-recover=all $(CXXFLAGS)' LDFLAGS='-fsanitize=undefined $(LDFLAGS)'
 tsan:
 	$(MAKE) test BUILD=build/tsan OPTIMIZE='-O1 -g' CXXFLAGS='-fsanitize=thread $(CXXFLAGS)' LDFLAGS='-fsanitize=thread $(LDFLAGS)'
+
+# ---- Embedded targets: sizes, one vendorable header, install -------------
+
+# The Debian packages the chosen toolchain needs (.ci/run installs them).
+packages:
+	@echo $(TOOLCHAIN_PACKAGES)
+
+# Each example static and stripped, against glibc and against musl, as a
+# table; fails when SIZE_CHECKED (under musl) is over SIZE_BUDGET bytes.
+SIZE_CHECKED ?= tcp_uppercase
+SIZE_BUDGET  ?= 32768
+STATIC_GLIBC := build/static-glibc
+size:
+	@$(MAKE) --no-print-directory examples TOOLCHAIN= BUILD=$(STATIC_GLIBC) OPTIMIZE=-Os \
+	  CXXFLAGS='-ffunction-sections -fdata-sections $(CXXFLAGS)' LDFLAGS='-static -Wl,--gc-sections -s $(LDFLAGS)'
+	@$(MAKE) --no-print-directory examples TOOLCHAIN=x86_64-linux-musl
+	@tools/size_table.sh $(STATIC_GLIBC)/examples build/x86_64-linux-musl/examples $(SIZE_CHECKED) $(SIZE_BUDGET)
+
+# The single header: every project header inlined once, in dependency order.
+SINGLE_HEADER := build/single/sockserv.hpp
+single-header: $(SINGLE_HEADER)
+$(SINGLE_HEADER): $(HEADERS) tools/single_header.py
+	python3 tools/single_header.py --root include $@
+
+# Builds hello and every example against the single header alone, runs them.
+single-header-test: $(SINGLE_HEADER)
+	CXX='$(CXX)' STD=$(STD) tests/consumer/single_header_test.sh $(SINGLE_HEADER)
+
+# make install PREFIX=/usr/local [DESTDIR=...]: the headers, a pkg-config file
+# (PREFIX/share/pkgconfig/sockserv.pc) and a CMake package
+# (PREFIX/share/cmake/sockserv: find_package(sockserv) -> sockserv::sockserv).
+VERSION ?= 0.1.0
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install:
+	@test -n "$(PREFIX)" || { echo "install: PREFIX is empty"; exit 1; }
+	for header in $(HEADERS:include/%=%); do \
+	  mkdir -p "$(DESTDIR)$(PREFIX)/include/$$(dirname $$header)" && \
+	  install -m 644 include/$$header "$(DESTDIR)$(PREFIX)/include/$$header" || exit 1; \
+	done
+	mkdir -p '$(DESTDIR)$(PREFIX)/share/pkgconfig' '$(DESTDIR)$(PREFIX)/share/cmake/sockserv'
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' packaging/sockserv.pc.in \
+	  > '$(DESTDIR)$(PREFIX)/share/pkgconfig/sockserv.pc'
+	sed -e 's|@VERSION@|$(VERSION)|g' packaging/sockservConfig.cmake.in \
+	  > '$(DESTDIR)$(PREFIX)/share/cmake/sockserv/sockservConfig.cmake'
+	sed -e 's|@VERSION@|$(VERSION)|g' packaging/sockservConfigVersion.cmake.in \
+	  > '$(DESTDIR)$(PREFIX)/share/cmake/sockserv/sockservConfigVersion.cmake'
+
+# Installs into build/install-test/prefix and builds a consumer against it
+# with pkg-config and with CMake.
+install-test:
+	rm -rf build/install-test
+	$(MAKE) --no-print-directory install TOOLCHAIN= PREFIX=$(abspath build/install-test/prefix) DESTDIR=
+	CXX='$(CXX)' tests/consumer/install_test.sh build/install-test/prefix
+
+consumer-test: single-header-test install-test
 
 clean:
 	rm -rf build

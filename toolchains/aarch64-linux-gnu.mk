@@ -1,0 +1,8 @@
+# aarch64-linux-gnu: 64-bit ARMv8, little-endian.
+# 64-bit pointers with a different ABI from x86_64 (char is unsigned).
+# Cross-built with Debian's GNU toolchain; tests run under qemu-user with
+# the cross glibc (/usr/aarch64-linux-gnu) as the sysroot:
+#   make TOOLCHAIN=aarch64-linux-gnu test
+TOOLCHAIN_PACKAGES := g++-aarch64-linux-gnu qemu-user
+CXX                := aarch64-linux-gnu-g++
+TOOLCHAIN_RUN      := qemu-aarch64 -L /usr/aarch64-linux-gnu

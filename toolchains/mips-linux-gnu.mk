@@ -1,0 +1,8 @@
+# mips-linux-gnu: 32-bit MIPS, BIG-endian.
+# The byte-order target: a missing htons/ntohs fails its tests here only.
+# Cross-built with Debian's GNU toolchain; tests run under qemu-user with
+# the cross glibc (/usr/mips-linux-gnu) as the sysroot:
+#   make TOOLCHAIN=mips-linux-gnu test
+TOOLCHAIN_PACKAGES := g++-mips-linux-gnu qemu-user
+CXX                := mips-linux-gnu-g++
+TOOLCHAIN_RUN      := qemu-mips -L /usr/mips-linux-gnu

@@ -1,0 +1,8 @@
+# mipsel-linux-gnu: 32-bit MIPS, little-endian.
+# Routers (OpenWrt's ramips): 32-bit pointers, strict alignment.
+# Cross-built with Debian's GNU toolchain; tests run under qemu-user with
+# the cross glibc (/usr/mipsel-linux-gnu) as the sysroot:
+#   make TOOLCHAIN=mipsel-linux-gnu test
+TOOLCHAIN_PACKAGES := g++-mipsel-linux-gnu qemu-user
+CXX                := mipsel-linux-gnu-g++
+TOOLCHAIN_RUN      := qemu-mipsel -L /usr/mipsel-linux-gnu
