@@ -184,7 +184,10 @@ class basic_server : public server_base,
   }
 
   // Ends the request: for a connection, half-close then close_request().
-  void shutdown_request(request_type& request) { SocketType::shutdown_request(request); }
+  void shutdown_request(request_type& request) {
+    SocketType::shutdown_request(request);
+    self().close_request(request);
+  }
   void close_request(request_type& request) { SocketType::close_request(request); }
 
   // A request failed (a std::exception from the handler, a failed result,
@@ -244,7 +247,9 @@ class basic_server : public server_base,
       self().handle_error(request, client_address, failure.what());
       self().shutdown_request(request);
     } catch (...) {
-      self().shutdown_request(request);
+      // Not ours to catch. process_request has already shut the request
+      // down (serve_request does before rethrowing): doing it again would
+      // run a user's shutdown_request twice.
       throw;
     }
 #else

@@ -110,11 +110,11 @@ struct stream {
     return {};
   }
 
-  // Half-close first so that the client sees EOF even if a forked child
-  // still holds a copy of the descriptor.
+  // Half-close only, so that the client sees EOF even if a forked child
+  // still holds a copy of the descriptor; basic_server::shutdown_request
+  // then calls close_request (the user's, if replaced).
   static void shutdown_request(connection& request) noexcept {
     if (request.fd >= 0) ::shutdown(request.fd, SHUT_WR);  // ENOTCONN: client already gone
-    close_request(request);
   }
   static void close_request(connection& request) noexcept {
     detail::close_descriptor(request.fd);
