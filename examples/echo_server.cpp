@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unistd.h>
 
 namespace {
 
@@ -80,7 +81,16 @@ struct datagram_echo : sockserv::datagram_request_handler<> {
 // comes first is remembered and honoured as soon as serving starts.
 std::atomic<bool> stop_requested{false};
 std::atomic<sockserv::server_base*> running{nullptr};
-extern "C" void stop(int) {
+pid_t server_process = 0;
+extern "C" void stop(int signal_number) {
+  // A request child of --policy forking inherits this handler. There the
+  // signal ends the child as if there were no handler; it must not wake the
+  // parent's loop through the wake-up pipe they share.
+  if (::getpid() != server_process) {
+    std::signal(signal_number, SIG_DFL);
+    std::raise(signal_number);
+    return;
+  }
   stop_requested = true;
   if (sockserv::server_base* server = running.load()) server->request_shutdown();  // async-signal-safe
 }
@@ -223,6 +233,7 @@ int main(int argc, char** argv) {
   if (ip && !split_host_port(o.listen, o)) return usage("--listen wants HOST:PORT or [IPv6]:PORT");
   reply_mode = o.reply;
 
+  server_process = ::getpid();
   struct sigaction on_stop {};
   on_stop.sa_handler = stop;
   on_stop.sa_flags = SA_RESTART;
