@@ -8,8 +8,11 @@ failed=0
 for binary in "$@"; do
   echo "== $binary"
   log=$(mktemp)
+  # Into a file, not a pipe: a forked child left behind by a hung test must
+  # not keep the run waiting for the pipe to close.
   # shellcheck disable=SC2086
-  timeout "${TEST_TIMEOUT:-600}" $RUN "$binary" 2>&1 | tee "$log"
+  timeout -k 10 "${TEST_TIMEOUT:-600}" $RUN "$binary" >"$log" 2>&1
+  cat "$log"
   summary=$(grep -E '^(All tests passed|test cases:)' "$log" | tail -n 1)
   case "$summary" in
     "All tests passed"*)

@@ -1,0 +1,226 @@
+// threading policy: handle_error under threads, back-pressure with a full
+// pool, daemon_threads / block_on_close, datagram copies, and no growth of
+// threads or descriptors across a thousand requests.
+#include "support/policy_fixtures.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <vector>
+
+namespace {
+
+// Handlers that park until their client sends a line: lets a test hold a
+// request in flight for as long as it needs, without sleeping.
+struct gate {
+  std::mutex lock;
+  std::condition_variable changed;
+  int running = 0;
+  int most = 0;
+  int finished = 0;
+
+  void enter() {
+    std::lock_guard<std::mutex> hold(lock);
+    most = std::max(most, ++running);
+    changed.notify_all();
+  }
+  void leave() {
+    std::lock_guard<std::mutex> hold(lock);
+    --running;
+    ++finished;
+    changed.notify_all();
+  }
+  template <class Predicate>
+  bool wait_for(Predicate predicate) {
+    std::unique_lock<std::mutex> hold(lock);
+    return changed.wait_for(hold, std::chrono::seconds(10), [&] { return predicate(*this); });
+  }
+};
+gate* the_gate = nullptr;
+
+struct parked_handler : sockserv::stream_request_handler<> {
+  void handle() {
+    the_gate->enter();
+    std::string_view line = rfile.readline();
+    wfile.write(line);
+    the_gate->leave();
+  }
+};
+
+template <std::size_t Workers>
+using parked_server = sockserv::basic_server<sockserv::inet4, sockserv::stream, parked_handler, sockserv::threading<Workers>>;
+
+struct gate_scope {
+  gate g;
+  gate_scope() { the_gate = &g; }
+  ~gate_scope() { the_gate = nullptr; }
+};
+
+}  // namespace
+
+TEST_CASE("threading: with every worker busy the server waits, and all clients are served", "[threading]") {
+  gate_scope scope;
+  parked_server<2> server({"127.0.0.1", 0}, false);
+  server.request_queue_size = 16;  // the ten clients wait in the backlog
+  REQUIRE(server.server_bind());
+  REQUIRE(server.server_activate());
+  fixtures::serving_thread<parked_server<2>> loop(server);
+
+  std::vector<std::unique_ptr<fixtures::client>> clients;
+  for (int i = 0; i < 10; ++i) clients.push_back(std::make_unique<fixtures::client>(server.server_address, SOCK_STREAM));
+  REQUIRE(scope.g.wait_for([](gate& g) { return g.running == 2; }));
+  for (int i = 0; i < 10; ++i) {
+    std::string line = "client " + std::to_string(i) + "\n";
+    clients[static_cast<std::size_t>(i)]->send(line);
+    CHECK(clients[static_cast<std::size_t>(i)]->read_to_eof() == line);
+  }
+  REQUIRE(scope.g.wait_for([](gate& g) { return g.finished == 10; }));
+  CHECK(scope.g.most == 2);
+  CHECK(server.started_workers() == 2);
+}
+
+TEST_CASE("threading: server_close waits for requests in flight unless daemon_threads or !block_on_close",
+          "[threading]") {
+  enum class mode { waits, daemon, no_block };
+  mode chosen = GENERATE(mode::waits, mode::daemon, mode::no_block);
+  gate_scope scope;
+  auto server = std::make_unique<parked_server<4>>(sockserv::inet_endpoint{"127.0.0.1", 0});
+  server->daemon_threads = chosen == mode::daemon;
+  server->block_on_close = chosen != mode::no_block;
+  auto loop = std::make_unique<fixtures::serving_thread<parked_server<4>>>(*server);
+  fixtures::client c(server->server_address, SOCK_STREAM);
+  REQUIRE(scope.g.wait_for([](gate& g) { return g.running == 1; }));
+  loop->stop();
+
+  std::atomic<bool> closed{false};
+  std::thread closer([&] {
+    server->server_close();
+    closed = true;
+  });
+  if (chosen == mode::waits) {
+    // It cannot return before the parked request ends; let that end now.
+    CHECK_FALSE(closed.load());
+    c.send("released\n");
+    closer.join();
+    CHECK(closed.load());
+    CHECK(scope.g.finished == 1);
+    CHECK(server->requests_in_flight() == 0);
+  } else {
+    // It returns with the request still parked.
+    REQUIRE(fixtures::eventually([&] { return closed.load(); }));
+    closer.join();
+    CHECK(scope.g.finished == 0);
+    CHECK(server->requests_in_flight() == 1);
+    c.send("released\n");
+  }
+  server.reset();  // the destructor waits for everything, daemon or not
+  CHECK(scope.g.finished == 1);
+  CHECK(c.read_to_eof() == "released\n");
+}
+
+namespace {
+struct error_counts {
+  std::atomic<int> handle_error{0};
+  std::atomic<int> shutdown_request{0};
+};
+error_counts* counts = nullptr;
+
+struct failing_handler : sockserv::stream_request_handler<> {
+  void handle() {
+    std::string_view line = rfile.readline();
+    if (line == "std\n") throw std::runtime_error("handler failed");
+    if (line == "other\n") throw 42;
+    wfile.write("served\n");
+  }
+};
+
+struct counting_threaded_server
+    : sockserv::threading_tcp_server<failing_handler, counting_threaded_server> {
+  using base = sockserv::threading_tcp_server<failing_handler, counting_threaded_server>;
+  using base::base;
+  void handle_error(sockserv::connection&, const sockserv::socket_address&, const char* what) {
+    CHECK(std::string(what) == "handler failed");
+    ++counts->handle_error;
+  }
+  void shutdown_request(sockserv::connection& request) {
+    ++counts->shutdown_request;
+    base::shutdown_request(request);
+  }
+};
+}  // namespace
+
+TEST_CASE("threading: a std::exception reaches handle_error once; other exceptions do not", "[threading][errors]") {
+  error_counts seen;
+  counts = &seen;
+  counting_threaded_server server({"127.0.0.1", 0});
+  fixtures::serving_thread<counting_threaded_server> loop(server);
+  {
+    fixtures::client c(server.server_address, SOCK_STREAM);
+    c.send("std\n");
+    CHECK(c.read_to_eof().empty());  // shut down without a reply
+  }
+  {
+    fixtures::client c(server.server_address, SOCK_STREAM);
+    c.send("other\n");
+    CHECK(c.read_to_eof().empty());  // still shut down
+  }
+  {
+    fixtures::client c(server.server_address, SOCK_STREAM);
+    c.send("fine\n");
+    CHECK(c.read_to_eof() == "served\n");  // and the server goes on
+  }
+  loop.stop();
+  server.server_close();
+  CHECK(seen.handle_error == 1);
+  CHECK(seen.shutdown_request == 3);
+  counts = nullptr;
+}
+
+namespace {
+struct tagged_echo_handler : sockserv::datagram_request_handler<> {
+  void handle() { wfile.write(packet); }
+};
+}  // namespace
+
+TEST_CASE("threading: each datagram is copied before the next one is received", "[threading][datagram]") {
+  using server_type = sockserv::threading_udp_server<tagged_echo_handler>;
+  server_type server({"127.0.0.1", 0});
+  fixtures::serving_thread<server_type> loop(server);
+  fixtures::client c(server.server_address, SOCK_DGRAM);
+  constexpr int count = 200;
+  for (int i = 0; i < count; ++i) c.send("packet-" + std::to_string(i) + std::string(static_cast<std::size_t>(i), 'x'));
+  std::set<std::string> replies;
+  for (int i = 0; i < count; ++i) replies.insert(c.receive_packet());
+  for (int i = 0; i < count; ++i)
+    CHECK(replies.count("packet-" + std::to_string(i) + std::string(static_cast<std::size_t>(i), 'x')) == 1);
+}
+
+namespace {
+struct echo_line_handler : sockserv::stream_request_handler<> {
+  void handle() { wfile.write(rfile.readline()); }
+};
+}  // namespace
+
+TEST_CASE("threading: a thousand requests leave no extra threads or descriptors", "[threading][leaks]") {
+  using server_type = sockserv::basic_server<sockserv::inet4, sockserv::stream, echo_line_handler, sockserv::threading<4>>;
+  const std::size_t descriptors_before = fixtures::open_descriptors();
+  const std::size_t threads_before = fixtures::running_threads();
+  {
+    server_type server({"127.0.0.1", 0});
+    fixtures::serving_thread<server_type> loop(server);
+    for (int i = 0; i < 1000; ++i) {
+      fixtures::client c(server.server_address, SOCK_STREAM);
+      c.send("ping\n");
+      REQUIRE(c.read_to_eof() == "ping\n");
+    }
+    // Finished work does not accumulate: nothing in flight, pool bounded.
+    REQUIRE(fixtures::eventually([&] { return server.requests_in_flight() == 0; }));
+    CHECK(server.started_workers() <= 4);
+    CHECK(fixtures::running_threads() <= threads_before + 1 + 4);  // serving thread + pool
+  }
+  CHECK(fixtures::running_threads() == threads_before);
+  CHECK(fixtures::open_descriptors() == descriptors_before);
+}
