@@ -143,7 +143,7 @@ struct unix_endpoint {
 namespace detail {
 inline result bad_address(const char* what, const char* text) noexcept {
   char message[result::message_capacity];
-  std::snprintf(message, sizeof message, "invalid address '%.100s': %s", text ? text : "(null)", what);
+  std::snprintf(message, sizeof message, "invalid address '%.80s': %.55s", text ? text : "(null)", what);
   return result::failure(message);
 }
 inline bool is_localhost(const char* host) noexcept { return std::strcmp(host, "localhost") == 0; }

@@ -126,7 +126,13 @@ class server_base {
     int rc = detail::poll_until(watched, watch_wakeup ? 2 : 1, timeout_ms);
     if (rc == -1) return wait_outcome::failed;
     if (rc == 0) return wait_outcome::timed_out;
-    if (watch_wakeup && (watched[1].revents & POLLIN)) return wait_outcome::woken;
+    if (watch_wakeup && (watched[1].revents & POLLIN)) {
+      // Drained at once: a byte without a pending request (say, from a
+      // forked child's signal handler, which shares the pipe) must not
+      // leave the pipe readable and the loop spinning.
+      wakeup_.drain();
+      return wait_outcome::woken;
+    }
     if (watched[0].revents & (POLLERR | POLLNVAL)) return wait_outcome::failed;
     return wait_outcome::request;
   }
