@@ -141,9 +141,10 @@ struct counting_threaded_server
     : sockserv::threading_tcp_server<failing_handler, counting_threaded_server> {
   using base = sockserv::threading_tcp_server<failing_handler, counting_threaded_server>;
   using base::base;
+  // Runs on a worker thread: records, and the test thread checks (Catch2
+  // assertions are not thread-safe).
   void handle_error(sockserv::connection&, const sockserv::socket_address&, const char* what) {
-    CHECK(std::string(what) == "handler failed");
-    ++counts->handle_error;
+    if (std::string(what) == "handler failed") ++counts->handle_error;
   }
   void shutdown_request(sockserv::connection& request) {
     ++counts->shutdown_request;
