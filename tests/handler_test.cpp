@@ -4,6 +4,7 @@
 // timeout, TCP_NODELAY, and the request attributes.
 #include "support/client.hpp"
 #include "support/server_kinds.hpp"
+#include "support/serving_thread.hpp"
 #include "support/temp_dir.hpp"
 
 #include <sockserv.hpp>
@@ -14,7 +15,6 @@
 #include <netinet/tcp.h>
 #include <string>
 #include <string_view>
-#include <thread>
 
 using namespace test_support;
 
@@ -189,13 +189,7 @@ TEST_CASE("wfile.write with wbufsize 0 sends at once", "[handler][wfile]") {
   // The handler needs "ack" before it can finish, so it runs on a thread.
   // Declared before the client: if a REQUIRE fails, the client closes
   // first, the handler sees EOF, and the join cannot hang.
-  std::thread serving;
-  struct joiner {
-    std::thread& thread;
-    ~joiner() { thread.join(); }
-  };
-  serving = std::thread([&] { (void)server.handle_request(); });
-  joiner join_at_exit{serving};
+  joining_thread serving([&] { (void)server.handle_request(); });
   sockserv::file_descriptor client = connect_to(server.server_address);
   CHECK(read_line(client.fd()) == "first\n");  // before the handler finished
   send_all(client.fd(), "ack\n");

@@ -2,6 +2,7 @@
 // receive interrupted by a signal (no SA_RESTART: the call fails with EINTR
 // or returns short) must neither lose nor repeat a byte.
 #include "support/client.hpp"
+#include "support/serving_thread.hpp"
 #include "support/signals.hpp"
 
 #include <sockserv.hpp>
@@ -115,10 +116,8 @@ struct bulk_reader : sockserv::stream_request_handler<> {
 // Runs handle_request() once on a thread that signals can target.
 template <class Server>
 struct request_thread {
-  Server& server;
-  std::thread thread;
-  explicit request_thread(Server& s) : server(s), thread([this] { (void)server.handle_request(); }) {}
-  ~request_thread() { thread.join(); }
+  joining_thread thread;
+  explicit request_thread(Server& server) : thread([&server] { (void)server.handle_request(); }) {}
   void interrupt() { ::pthread_kill(thread.native_handle(), SIGUSR1); }  // ESRCH once done: fine
 };
 

@@ -12,8 +12,27 @@
 #include <mutex>
 #include <pthread.h>
 #include <thread>
+#include <utility>
 
 namespace test_support {
+
+// A std::thread that joins when it goes out of scope, so that a failing
+// REQUIRE cannot leave it running (or end the program in ~thread).
+class joining_thread {
+ public:
+  template <class Function>
+  explicit joining_thread(Function function) : thread_(std::move(function)) {}
+  joining_thread(const joining_thread&) = delete;
+  joining_thread& operator=(const joining_thread&) = delete;
+  ~joining_thread() { join(); }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  pthread_t native_handle() { return thread_.native_handle(); }
+
+ private:
+  std::thread thread_;
+};
 
 template <class Server>
 class serving_thread {
