@@ -1,0 +1,396 @@
+// Zero heap (DESIGN.md): constructing a server, serving 200 requests and
+// closing it allocates nothing, for each of the four synchronous server
+// types.
+//
+// This file replaces the global allocator — malloc, calloc, realloc, free,
+// the aligned forms, and every operator new/delete — with versions that
+// forward to glibc and count calls while `counting` is on. That is why the
+// Makefile links it into a binary of its own (allocation_tests).
+// Under AddressSanitizer or ThreadSanitizer, whose runtimes own the
+// allocator, the count comes from the sanitizer's malloc/free hooks
+// instead (operator new reaches them through malloc).
+//
+// Inside a counting window there are no Catch2 assertions (Catch may
+// allocate) and the clients use raw system calls; everything a window
+// needs (the temporary directory, paths, buffers) is made before it opens.
+// The single thread is the test's own: client and server take turns (the
+// client connects and sends, the backlog or socket buffer holds it, then
+// handle_request(), then the client reads the reply), so no thread is
+// created inside a window either.
+#include <sockserv.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <new>
+#include <poll.h>
+#include <string>
+#include <string_view>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SOCKSERV_TEST_SANITIZER_ALLOCATOR 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SOCKSERV_TEST_SANITIZER_ALLOCATOR 1
+#endif
+#endif
+
+namespace {
+
+std::atomic<bool> counting{false};
+std::atomic<long> allocations{0};
+std::atomic<long> releases{0};
+
+inline void note_allocation() noexcept {
+  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
+}
+inline void note_release(const void* pointer) noexcept {
+  if (pointer != nullptr && counting.load(std::memory_order_relaxed))
+    releases.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+#ifdef SOCKSERV_TEST_SANITIZER_ALLOCATOR
+
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*, std::size_t),
+                                                         void (*free_hook)(const volatile void*));
+namespace {
+void on_sanitizer_malloc(const volatile void*, std::size_t) { note_allocation(); }
+void on_sanitizer_free(const volatile void* pointer) { note_release(const_cast<const void*>(pointer)); }
+const int hooks_installed = __sanitizer_install_malloc_and_free_hooks(on_sanitizer_malloc, on_sanitizer_free);
+}  // namespace
+
+#else  // replace the allocator
+
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void __libc_free(void*);
+void* __libc_memalign(std::size_t, std::size_t);
+
+void* malloc(std::size_t size) {
+  note_allocation();
+  return __libc_malloc(size);
+}
+void* calloc(std::size_t count, std::size_t size) {
+  note_allocation();
+  return __libc_calloc(count, size);
+}
+void* realloc(void* pointer, std::size_t size) {
+  note_allocation();
+  return __libc_realloc(pointer, size);
+}
+void free(void* pointer) {
+  note_release(pointer);
+  __libc_free(pointer);
+}
+void* memalign(std::size_t alignment, std::size_t size) {
+  note_allocation();
+  return __libc_memalign(alignment, size);
+}
+void* aligned_alloc(std::size_t alignment, std::size_t size) {
+  note_allocation();
+  return __libc_memalign(alignment, size);
+}
+int posix_memalign(void** out, std::size_t alignment, std::size_t size) {
+  if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return EINVAL;
+  note_allocation();
+  void* pointer = __libc_memalign(alignment, size);
+  if (pointer == nullptr) return ENOMEM;
+  *out = pointer;
+  return 0;
+}
+}  // extern "C"
+
+namespace {
+void* allocate(std::size_t size) {
+  note_allocation();
+  return __libc_malloc(size == 0 ? 1 : size);
+}
+void* allocate_aligned(std::size_t size, std::align_val_t alignment) {
+  note_allocation();
+  return __libc_memalign(static_cast<std::size_t>(alignment), size == 0 ? 1 : size);
+}
+void release(void* pointer) noexcept {
+  note_release(pointer);
+  __libc_free(pointer);
+}
+void* or_throw(void* pointer) {
+  if (pointer == nullptr) throw std::bad_alloc();
+  return pointer;
+}
+}  // namespace
+
+void* operator new(std::size_t size) { return or_throw(allocate(size)); }
+void* operator new[](std::size_t size) { return or_throw(allocate(size)); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return allocate(size); }
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return allocate(size); }
+void* operator new(std::size_t size, std::align_val_t alignment) { return or_throw(allocate_aligned(size, alignment)); }
+void* operator new[](std::size_t size, std::align_val_t alignment) {
+  return or_throw(allocate_aligned(size, alignment));
+}
+void* operator new(std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+  return allocate_aligned(size, alignment);
+}
+void* operator new[](std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+  return allocate_aligned(size, alignment);
+}
+void operator delete(void* pointer) noexcept { release(pointer); }
+void operator delete[](void* pointer) noexcept { release(pointer); }
+void operator delete(void* pointer, std::size_t) noexcept { release(pointer); }
+void operator delete[](void* pointer, std::size_t) noexcept { release(pointer); }
+void operator delete(void* pointer, const std::nothrow_t&) noexcept { release(pointer); }
+void operator delete[](void* pointer, const std::nothrow_t&) noexcept { release(pointer); }
+void operator delete(void* pointer, std::align_val_t) noexcept { release(pointer); }
+void operator delete[](void* pointer, std::align_val_t) noexcept { release(pointer); }
+void operator delete(void* pointer, std::size_t, std::align_val_t) noexcept { release(pointer); }
+void operator delete[](void* pointer, std::size_t, std::align_val_t) noexcept { release(pointer); }
+void operator delete(void* pointer, std::align_val_t, const std::nothrow_t&) noexcept { release(pointer); }
+void operator delete[](void* pointer, std::align_val_t, const std::nothrow_t&) noexcept { release(pointer); }
+
+#endif  // SOCKSERV_TEST_SANITIZER_ALLOCATOR
+
+namespace {
+
+struct window_counts {
+  long allocations = 0;
+  long releases = 0;
+};
+
+// Counts from construction until stop().
+class counting_window {
+ public:
+  counting_window() {
+    allocations = 0;
+    releases = 0;
+    counting = true;
+  }
+  ~counting_window() { counting = false; }
+  window_counts stop() {
+    counting = false;
+    return {allocations.load(), releases.load()};
+  }
+};
+
+constexpr int requests = 200;
+constexpr int wait_ms = 5000;  // every client wait is bounded
+
+struct line_echo : sockserv::stream_request_handler<> {
+  void handle() { wfile.write(rfile.readline()); }
+};
+struct packet_echo : sockserv::datagram_request_handler<> {
+  void handle() { wfile.write(packet); }
+};
+
+// What a window saw, checked after it closes.
+struct session {
+  bool constructed = false;
+  int handled = 0;        // handle_request() returned ok
+  int echoed = 0;         // the client got its message back, exactly
+  int client_errors = 0;  // a client system call failed
+};
+
+bool readable(int fd) {
+  pollfd ready{fd, POLLIN, 0};
+  int rc;
+  do rc = ::poll(&ready, 1, wait_ms);
+  while (rc == -1 && errno == EINTR);
+  return rc == 1;
+}
+
+// Reads until EOF (stream) into buffer; returns the length or -1.
+long read_reply_stream(int fd, char* buffer, std::size_t capacity) {
+  std::size_t used = 0;
+  for (;;) {
+    if (!readable(fd)) return -1;
+    ssize_t n = ::recv(fd, buffer + used, capacity - used, 0);
+    if (n == -1 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) return static_cast<long>(used);
+    used += static_cast<std::size_t>(n);
+    if (used == capacity) return -1;
+  }
+}
+
+// One stream request: connect, send, handle_request(), read to EOF.
+template <class Server>
+void one_stream_request(Server& server, session& s, const char* message, std::size_t length) {
+  int fd = ::socket(server.server_address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd == -1 || ::connect(fd, server.server_address.data(), server.server_address.size()) != 0 ||
+      ::send(fd, message, length, MSG_NOSIGNAL) != static_cast<ssize_t>(length)) {
+    ++s.client_errors;
+    if (fd != -1) ::close(fd);
+    return;
+  }
+  if (server.handle_request().ok()) ++s.handled;
+  char reply[256];
+  long n = read_reply_stream(fd, reply, sizeof reply);
+  if (n == static_cast<long>(length) && std::memcmp(reply, message, length) == 0) ++s.echoed;
+  ::close(fd);
+}
+
+// One datagram request: send (from `client`), handle_request(), receive.
+template <class Server>
+void one_datagram_request(Server& server, session& s, int client, const char* message, std::size_t length) {
+  if (::sendto(client, message, length, MSG_NOSIGNAL, server.server_address.data(), server.server_address.size()) !=
+      static_cast<ssize_t>(length)) {
+    ++s.client_errors;
+    return;
+  }
+  if (server.handle_request().ok()) ++s.handled;
+  char reply[256];
+  if (!readable(client)) return;
+  ssize_t n = ::recv(client, reply, sizeof reply, MSG_DONTWAIT);
+  if (n == static_cast<ssize_t>(length) && std::memcmp(reply, message, length) == 0) ++s.echoed;
+}
+
+// A message that differs per request, formatted without allocating.
+std::size_t format_message(char* out, std::size_t capacity, int i) {
+  int n = std::snprintf(out, capacity, "request %d\n", i);
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+void check(const session& s, const window_counts& counts) {
+  INFO("allocations: " << counts.allocations << ", releases: " << counts.releases);
+  CHECK(s.constructed);
+  CHECK(s.client_errors == 0);
+  CHECK(s.handled == requests);
+  CHECK(s.echoed == requests);
+  CHECK(counts.allocations == 0);
+  CHECK(counts.releases == 0);
+}
+
+// A private directory for the unix sockets, made and removed outside the
+// counting windows.
+struct socket_dir {
+  char path[64] = "/tmp/sockserv-alloc-XXXXXX";
+  char server_path[96] = {};
+  char client_path[96] = {};
+  socket_dir() {
+    REQUIRE(::mkdtemp(path) != nullptr);
+    std::snprintf(server_path, sizeof server_path, "%s/server.sock", path);
+    std::snprintf(client_path, sizeof client_path, "%s/client.sock", path);
+  }
+  ~socket_dir() {
+    ::unlink(server_path);
+    ::unlink(client_path);
+    ::rmdir(path);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the counting allocator counts (or this file proves nothing)", "[allocation]") {
+  void* (*volatile allocate_bytes)(std::size_t) = &std::malloc;
+  void (*volatile release_bytes)(void*) = &std::free;
+  window_counts counts;
+  {
+    counting_window window;
+    void* bytes = allocate_bytes(64);
+    release_bytes(bytes);
+    std::string* text = new std::string(100, 'x');  // the object and its buffer
+    delete text;
+    counts = window.stop();
+  }
+  CHECK(counts.allocations >= 2);
+  CHECK(counts.releases >= 2);
+}
+
+TEST_CASE("tcp_server: construct, serve 200 requests, close, without allocating", "[allocation]") {
+  session s;
+  window_counts counts;
+  char message[64];
+  {
+    counting_window window;
+    {
+      sockserv::tcp_server<line_echo> server({"127.0.0.1", 0});
+      s.constructed = static_cast<bool>(server);
+      server.timeout = wait_ms / 1000.0;
+      for (int i = 0; i < requests && s.constructed; ++i)
+        one_stream_request(server, s, message, format_message(message, sizeof message, i));
+      server.server_close();
+    }
+    counts = window.stop();
+  }
+  check(s, counts);
+}
+
+TEST_CASE("udp_server: construct, serve 200 requests, close, without allocating", "[allocation]") {
+  session s;
+  window_counts counts;
+  char message[64];
+  int client = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(client != -1);
+  {
+    counting_window window;
+    {
+      sockserv::udp_server<packet_echo> server({"127.0.0.1", 0});
+      s.constructed = static_cast<bool>(server);
+      server.timeout = wait_ms / 1000.0;
+      for (int i = 0; i < requests && s.constructed; ++i)
+        one_datagram_request(server, s, client, message, format_message(message, sizeof message, i));
+      server.server_close();
+    }
+    counts = window.stop();
+  }
+  ::close(client);
+  check(s, counts);
+}
+
+TEST_CASE("unix_stream_server: construct, serve 200 requests, close, without allocating", "[allocation]") {
+  socket_dir dir;
+  session s;
+  window_counts counts;
+  char message[64];
+  {
+    counting_window window;
+    {
+      sockserv::unix_stream_server<line_echo> server(dir.server_path);
+      s.constructed = static_cast<bool>(server);
+      server.timeout = wait_ms / 1000.0;
+      for (int i = 0; i < requests && s.constructed; ++i)
+        one_stream_request(server, s, message, format_message(message, sizeof message, i));
+      server.server_close();
+    }
+    counts = window.stop();
+  }
+  check(s, counts);
+}
+
+TEST_CASE("unix_datagram_server: construct, serve 200 requests, close, without allocating", "[allocation]") {
+  socket_dir dir;
+  session s;
+  window_counts counts;
+  char message[64];
+  sockaddr_un own{};
+  own.sun_family = AF_UNIX;
+  std::snprintf(own.sun_path, sizeof own.sun_path, "%s", dir.client_path);
+  int client = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(client != -1);
+  REQUIRE(::bind(client, reinterpret_cast<sockaddr*>(&own), sizeof own) == 0);  // to be answered
+  {
+    counting_window window;
+    {
+      sockserv::unix_datagram_server<packet_echo> server(dir.server_path);
+      s.constructed = static_cast<bool>(server);
+      server.timeout = wait_ms / 1000.0;
+      for (int i = 0; i < requests && s.constructed; ++i)
+        one_datagram_request(server, s, client, message, format_message(message, sizeof message, i));
+      server.server_close();
+    }
+    counts = window.stop();
+  }
+  ::close(client);
+  check(s, counts);
+}
