@@ -7,10 +7,13 @@
 #pragma once
 
 #include "sockserv/address.hpp"
+#include "sockserv/concurrency/event_loop.hpp"
 #include "sockserv/concurrency/forking.hpp"
 #include "sockserv/concurrency/synchronous.hpp"
 #include "sockserv/concurrency/threading.hpp"
 #include "sockserv/error.hpp"
+#include "sockserv/event_handler.hpp"
+#include "sockserv/framing.hpp"
 #include "sockserv/handler.hpp"
 #include "sockserv/io.hpp"
 #include "sockserv/server.hpp"

@@ -17,6 +17,7 @@
 
 #include "address.hpp"
 #include "concurrency/synchronous.hpp"
+#include "detail/hook.hpp"
 #include "error.hpp"
 #include "handler.hpp"
 #include "server_base.hpp"
@@ -27,24 +28,12 @@
 
 namespace sockserv {
 
-namespace detail {
-// Runs a handler hook that returns void or a result.
-template <class Hook>
-result call_hook(Hook hook) {
-  if constexpr (std::is_void_v<decltype(hook())>) {
-    hook();
-    return {};
-  } else {
-    return hook();
-  }
-}
-}  // namespace detail
-
 template <class AddressFamily, class SocketType, class Handler, class Concurrency = synchronous,
           class Derived = void>
 class basic_server : public server_base,
                      public Concurrency::template mixin<
-                         basic_server<AddressFamily, SocketType, Handler, Concurrency, Derived>, SocketType> {
+                         basic_server<AddressFamily, SocketType, Handler, Concurrency, Derived>, SocketType,
+                         Handler> {
  public:
   using address_family_type = AddressFamily;
   using socket_type_policy = SocketType;
@@ -109,7 +98,7 @@ class basic_server : public server_base,
     } guard{*this};
     const int interval_ms = detail::to_poll_ms(poll_interval);
     while (!shutdown_requested()) {
-      wait_outcome ready = wait_for_request(interval_ms, true);
+      wait_outcome ready = wait_step(interval_ms, true, 0);
       if (shutdown_requested()) break;
       if (ready == wait_outcome::failed) return result::from_errno(errno, "serve_forever: poll");
       if (ready == wait_outcome::request) handle_request_noblock();
@@ -122,16 +111,22 @@ class basic_server : public server_base,
   // comes, calls handle_timeout() and returns.
   result handle_request() {
     if (!socket.is_open()) return closed_error();
-    const int limit_ms = timeout ? detail::to_poll_ms(*timeout) : -1;
-    switch (wait_for_request(limit_ms, false)) {
-      case wait_outcome::request:
-        handle_request_noblock();
-        return {};
-      case wait_outcome::timed_out:
-        self().handle_timeout();
-        return {};
-      default:
-        return result::from_errno(errno, "handle_request: poll");
+    const std::int64_t deadline = timeout ? detail::monotonic_ms() + detail::to_poll_ms(*timeout) : -1;
+    for (;;) {
+      const std::int64_t left = deadline < 0 ? -1 : deadline - detail::monotonic_ms();
+      switch (wait_step(left < 0 && deadline >= 0 ? 0 : static_cast<int>(left), false, 0)) {
+        case wait_outcome::request:
+          handle_request_noblock();
+          return {};
+        case wait_outcome::timed_out:
+          self().handle_timeout();
+          return {};
+        case wait_outcome::served:  // the event loop advanced connections: keep waiting
+        case wait_outcome::woken:
+          continue;
+        default:
+          return result::from_errno(errno, "handle_request: poll");
+      }
     }
   }
 
@@ -255,6 +250,19 @@ class basic_server : public server_base,
 #else
     self().process_request(request, client_address);
 #endif
+  }
+
+  using policy_mixin = typename Concurrency::template mixin<basic_server, SocketType, Handler>;
+
+  // The policy's own wait if it has one (the event loop serves connections
+  // while it waits), else the plain wait on the server socket.
+  template <class Policy = policy_mixin>
+  auto wait_step(int timeout_ms, bool watch_wakeup, int)
+      -> decltype(static_cast<Policy*>(this)->wait_for_activity(timeout_ms, watch_wakeup)) {
+    return static_cast<Policy*>(this)->wait_for_activity(timeout_ms, watch_wakeup);
+  }
+  wait_outcome wait_step(int timeout_ms, bool watch_wakeup, long) {
+    return wait_for_request(timeout_ms, watch_wakeup);
   }
 
   typename SocketType::receive_buffer receive_buffer_;

@@ -69,6 +69,35 @@ class server_base {
     while (serving_) stopped_.wait(state_lock_);
   }
 
+  // What one wait of the serving loop saw: a new request to fetch, a
+  // wake-up (shutdown), nothing before the timeout, a failed wait, or
+  // (event loop only) progress on open connections but no new request.
+  enum class wait_outcome { request, woken, timed_out, failed, served };
+
+  // Waits until the server socket is readable, the wake-up pipe fires (if
+  // watched), or timeout_ms passes (-1: forever).
+  wait_outcome wait_for_request(int timeout_ms, bool watch_wakeup) noexcept {
+    pollfd watched[2] = {{socket.fd(), POLLIN, 0}, {wakeup_.read_fd(), POLLIN, 0}};
+    int rc = detail::poll_until(watched, watch_wakeup ? 2 : 1, timeout_ms);
+    if (rc == -1) return wait_outcome::failed;
+    if (rc == 0) return wait_outcome::timed_out;
+    if (watch_wakeup && (watched[1].revents & POLLIN)) {
+      // Drained at once: a byte without a pending request (say, from a
+      // forked child's signal handler, which shares the pipe) must not
+      // leave the pipe readable and the loop spinning.
+      drain_wakeup();
+      return wait_outcome::woken;
+    }
+    if (watched[0].revents & (POLLERR | POLLNVAL)) return wait_outcome::failed;
+    return wait_outcome::request;
+  }
+
+  // Empties the wake-up pipe (a policy with its own wait calls this when
+  // the pipe fires).
+  void drain_wakeup() const noexcept { wakeup_.drain(); }
+  int wakeup_fd() const noexcept { return wakeup_.read_fd(); }
+
+
  protected:
   server_base() noexcept = default;
   ~server_base() = default;
@@ -116,26 +145,6 @@ class server_base {
   }
 
   void record_construction_error(const result& failure) noexcept { construction_error_ = failure; }
-
-  enum class wait_outcome { request, woken, timed_out, failed };
-
-  // Waits until the server socket is readable, the wake-up pipe fires (if
-  // watched), or timeout_ms passes (-1: forever).
-  wait_outcome wait_for_request(int timeout_ms, bool watch_wakeup) noexcept {
-    pollfd watched[2] = {{socket.fd(), POLLIN, 0}, {wakeup_.read_fd(), POLLIN, 0}};
-    int rc = detail::poll_until(watched, watch_wakeup ? 2 : 1, timeout_ms);
-    if (rc == -1) return wait_outcome::failed;
-    if (rc == 0) return wait_outcome::timed_out;
-    if (watch_wakeup && (watched[1].revents & POLLIN)) {
-      // Drained at once: a byte without a pending request (say, from a
-      // forked child's signal handler, which shares the pipe) must not
-      // leave the pipe readable and the loop spinning.
-      wakeup_.drain();
-      return wait_outcome::woken;
-    }
-    if (watched[0].revents & (POLLERR | POLLNVAL)) return wait_outcome::failed;
-    return wait_outcome::request;
-  }
 
   bool shutdown_requested() const noexcept { return shutdown_requested_.load(); }
 

@@ -25,7 +25,7 @@ struct forking {
   static_assert(MaxChildren > 0, "forking needs room for at least one child");
   static constexpr double default_timeout = 300;  // handle_timeout() reaps, as in Python
 
-  template <class Server, class SocketType>
+  template <class Server, class SocketType, class Handler>
   class mixin {
    public:
     using request_type = typename SocketType::request_type;

@@ -3,11 +3,15 @@
 //
 // A concurrency policy is a class with a `default_timeout` (seconds the
 // server's handle_request() waits; negative = forever) and a nested
-// `mixin<Server, SocketType>` that basic_server derives from (Python's
-// ThreadingMixIn/ForkingMixIn). The mixin supplies process_request,
-// service_actions, handle_timeout, wait_for_requests_in_flight (run by
-// server_close after the socket is closed) and finish_all_requests (run by
-// the destructor), and runs each request with server.serve_request().
+// `mixin<Server, SocketType, Handler>` that basic_server derives from
+// (Python's ThreadingMixIn/ForkingMixIn). The mixin supplies
+// process_request, service_actions, handle_timeout,
+// wait_for_requests_in_flight (run by server_close after the socket is
+// closed) and finish_all_requests (run by the destructor), and runs each
+// request with server.serve_request(). A mixin that must watch more than
+// the server socket (the event loop) also supplies
+// wait_for_activity(timeout_ms, watch_wakeup), used instead of
+// server_base::wait_for_request.
 #pragma once
 
 #include "../address.hpp"
@@ -17,7 +21,7 @@ namespace sockserv {
 struct synchronous {
   static constexpr double default_timeout = -1;
 
-  template <class Server, class SocketType>
+  template <class Server, class SocketType, class Handler>
   class mixin {
    public:
     using request_type = typename SocketType::request_type;

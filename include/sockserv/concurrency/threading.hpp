@@ -35,7 +35,7 @@ struct threading {
   static_assert(Workers > 0, "threading needs at least one worker");
   static constexpr double default_timeout = -1;  // handle_request waits forever
 
-  template <class Server, class SocketType>
+  template <class Server, class SocketType, class Handler>
   class mixin {
    public:
     using request_type = typename SocketType::request_type;
