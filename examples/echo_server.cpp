@@ -1,7 +1,8 @@
 // echo_server — one configurable server for tests and benchmarks.
 //
 //   echo_server --family tcp|udp|unix|unix-dgram --listen ADDR
-//               [--mode echo|once] [--policy sync|threading|forking]
+//               [--mode echo|once] [--policy sync|threading|forking|event]
+//               [--poller select|poll|epoll]   (event policy; default epoll)
 //
 // ADDR is HOST:PORT (IPv4, "localhost" or "" for any), [IPv6]:PORT, or for
 // the unix families a socket path ("@name": Linux abstract name).
@@ -19,6 +20,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
+#include <sys/mman.h>
 #include <unistd.h>
 
 namespace {
@@ -33,6 +36,7 @@ struct options {
   char host[64] = {};  // HOST of HOST:PORT, brackets removed
   std::uint16_t port = 0;
   bool ipv6 = false;
+  const char* poller = "epoll";
 };
 
 // The handlers are built by the server and take no arguments: they read the
@@ -65,6 +69,30 @@ struct stream_echo : sockserv::stream_request_handler<> {
     for (std::string_view line = rfile.readline(); !line.empty(); line = rfile.readline())
       if (wfile.write(line) == -1) return;  // the client went away
   }
+};
+
+// The same service for the event loop: the loop hands over whole lines.
+struct event_echo : sockserv::event_request_handler<sockserv::line_framing<>, 1024, 2048> {
+  void handle_message(std::string_view line) {
+    if (reply_mode == mode::echo) {
+      write(line);
+      return;
+    }
+    char upper[input_capacity];
+    for (std::size_t i = 0; i < line.size(); ++i) upper[i] = ascii_upper(line[i]);
+    write(upper, line.size());
+    close();  // once: one line, then the connection ends
+  }
+};
+
+// Stream handler per policy: the event loop needs a handler that never blocks.
+template <class Concurrency>
+struct stream_handler_for {
+  using type = stream_echo;
+};
+template <template <std::size_t> class Poller, std::size_t Capacity>
+struct stream_handler_for<sockserv::event_loop<Poller, Capacity>> {
+  using type = event_echo;
 };
 
 struct datagram_echo : sockserv::datagram_request_handler<> {
@@ -107,9 +135,32 @@ int construction_failed(const sockserv::result& failure) {
 }
 
 // Binds, prints the address, serves until a signal. Any server type.
+// The server object is placed in its own anonymous mapping rather than on
+// the stack: an event loop's connection table for ten thousand clients is
+// tens of megabytes, of which only the pages in use become resident.
+template <class Server>
+struct mapped_server {
+  void* memory = ::mmap(nullptr, sizeof(Server), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  Server* server = nullptr;
+  mapped_server(const mapped_server&) = delete;
+  mapped_server& operator=(const mapped_server&) = delete;
+  explicit mapped_server(const typename Server::endpoint& where) {
+    if (memory != MAP_FAILED) server = ::new (memory) Server(where, false);
+  }
+  ~mapped_server() {
+    if (server != nullptr) server->~Server();
+    if (memory != MAP_FAILED) ::munmap(memory, sizeof(Server));
+  }
+};
+
 template <class Server>
 int serve(const typename Server::endpoint& where) {
-  Server server(where, false);  // bind by hand, after setting SO_REUSEADDR
+  mapped_server<Server> placed(where);  // bind by hand, after setting SO_REUSEADDR
+  if (placed.server == nullptr) {
+    std::perror("echo_server: mmap");
+    return 1;
+  }
+  Server& server = *placed.server;
   if (!server) return construction_failed(server.error());
   if constexpr (Server::address_family != AF_UNIX) server.allow_reuse_address = true;
   sockserv::result ready = server.server_bind();
@@ -135,16 +186,17 @@ int serve(const typename Server::endpoint& where) {
 template <class Concurrency>
 int serve_family(const options& o) {
   using namespace sockserv;
+  using stream_handler = typename stream_handler_for<Concurrency>::type;
   const inet_endpoint ip{o.host, o.port};
   switch (o.kind) {
     case family::tcp:
-      return o.ipv6 ? serve<basic_server<inet6, stream, stream_echo, Concurrency>>(ip)
-                    : serve<basic_server<inet4, stream, stream_echo, Concurrency>>(ip);
+      return o.ipv6 ? serve<basic_server<inet6, stream, stream_handler, Concurrency>>(ip)
+                    : serve<basic_server<inet4, stream, stream_handler, Concurrency>>(ip);
     case family::udp:
       return o.ipv6 ? serve<basic_server<inet6, datagram<>, datagram_echo, Concurrency>>(ip)
                     : serve<basic_server<inet4, datagram<>, datagram_echo, Concurrency>>(ip);
     case family::unix_stream:
-      return serve<basic_server<unix_socket, stream, stream_echo, Concurrency>>(o.listen);
+      return serve<basic_server<unix_socket, stream, stream_handler, Concurrency>>(o.listen);
     case family::unix_datagram:
       return serve<basic_server<unix_socket, datagram<>, datagram_echo, Concurrency>>(o.listen);
   }
@@ -156,17 +208,30 @@ struct policy_entry {
   const char* name;
   int (*run)(const options&);
 };
+// --policy event: up to 10240 connections at once (select: FD_SETSIZE).
+constexpr std::size_t event_capacity = 10240;
+int serve_event(const options& o) {
+  using namespace sockserv;
+  if (std::strcmp(o.poller, "select") == 0) return serve_family<event_loop<select_poller, FD_SETSIZE>>(o);
+  if (std::strcmp(o.poller, "poll") == 0) return serve_family<event_loop<poll_poller, event_capacity>>(o);
+#ifdef __linux__
+  if (std::strcmp(o.poller, "epoll") == 0) return serve_family<event_loop<epoll_poller, event_capacity>>(o);
+#endif
+  return usage("unknown poller");
+}
+
 const policy_entry policies[] = {
     {"sync", &serve_family<sockserv::synchronous>},
     {"threading", &serve_family<sockserv::threading<>>},
     {"forking", &serve_family<sockserv::forking<>>},
+    {"event", &serve_event},
 };
 
 int usage(const char* message) {
   if (message) std::fprintf(stderr, "echo_server: %s\n", message);
   std::fprintf(stderr,
                "usage: echo_server --family tcp|udp|unix|unix-dgram --listen ADDR\n"
-               "                   [--mode echo|once] [--policy NAME]\n"
+               "                   [--mode echo|once] [--policy NAME] [--poller select|poll|epoll]\n"
                "  ADDR: HOST:PORT, [IPv6]:PORT, or a unix socket path\n"
                "  NAME:");
   for (const policy_entry& p : policies) std::fprintf(stderr, " %s", p.name);
@@ -219,6 +284,8 @@ int main(int argc, char** argv) {
       if (std::strcmp(value, "echo") == 0) o.reply = mode::echo;
       else if (std::strcmp(value, "once") == 0) o.reply = mode::once;
       else return usage("unknown mode");
+    } else if (std::strcmp(option, "--poller") == 0) {
+      o.poller = value;
     } else if (std::strcmp(option, "--policy") == 0) {
       policy = nullptr;
       for (const policy_entry& p : policies)
