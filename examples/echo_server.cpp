@@ -3,6 +3,7 @@
 //   echo_server --family tcp|udp|unix|unix-dgram --listen ADDR
 //               [--mode echo|once] [--policy sync|threading|forking|event]
 //               [--poller select|poll|epoll]   (event policy; default epoll)
+//               [--backlog N]   (listen backlog, request_queue_size; default 5)
 //
 // ADDR is HOST:PORT (IPv4, "localhost" or "" for any), [IPv6]:PORT, or for
 // the unix families a socket path ("@name": Linux abstract name).
@@ -42,6 +43,7 @@ struct options {
 // The handlers are built by the server and take no arguments: they read the
 // mode from here, which main() sets before serving and never changes.
 mode reply_mode = mode::echo;
+int listen_backlog = 5;  // --backlog: the server's request_queue_size
 
 char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
 
@@ -163,6 +165,7 @@ int serve(const typename Server::endpoint& where) {
   Server& server = *placed.server;
   if (!server) return construction_failed(server.error());
   if constexpr (Server::address_family != AF_UNIX) server.allow_reuse_address = true;
+  server.request_queue_size = listen_backlog;
   sockserv::result ready = server.server_bind();
   if (ready) ready = server.server_activate();
   if (!ready) {
@@ -223,6 +226,7 @@ int serve_event(const options& o) {
 const policy_entry policies[] = {
     {"sync", &serve_family<sockserv::synchronous>},
     {"threading", &serve_family<sockserv::threading<>>},
+    {"threading-64", &serve_family<sockserv::threading<64>>},  // benchmarks: 64 persistent clients
     {"forking", &serve_family<sockserv::forking<>>},
     {"event", &serve_event},
 };
@@ -232,6 +236,7 @@ int usage(const char* message) {
   std::fprintf(stderr,
                "usage: echo_server --family tcp|udp|unix|unix-dgram --listen ADDR\n"
                "                   [--mode echo|once] [--policy NAME] [--poller select|poll|epoll]\n"
+               "                   [--backlog N]\n"
                "  ADDR: HOST:PORT, [IPv6]:PORT, or a unix socket path\n"
                "  NAME:");
   for (const policy_entry& p : policies) std::fprintf(stderr, " %s", p.name);
@@ -286,6 +291,8 @@ int main(int argc, char** argv) {
       else return usage("unknown mode");
     } else if (std::strcmp(option, "--poller") == 0) {
       o.poller = value;
+    } else if (std::strcmp(option, "--backlog") == 0) {
+      listen_backlog = std::atoi(value);
     } else if (std::strcmp(option, "--policy") == 0) {
       policy = nullptr;
       for (const policy_entry& p : policies)
