@@ -42,7 +42,15 @@ class test_watchdog {
   }
 
  private:
-  test_watchdog() : budget_(read_budget()), thread_([this] { run(); }) { thread_.detach(); }
+  // Returns once the thread runs: its start-up (which allocates under
+  // AddressSanitizer) must not happen later, inside a test that counts
+  // allocations.
+  test_watchdog() : budget_(read_budget()), thread_([this] { run(); }) {
+    std::unique_lock<std::mutex> hold(lock_);
+    changed_.wait(hold, [this] { return running_; });
+    hold.unlock();
+    thread_.detach();
+  }
 
   static std::chrono::seconds read_budget() {
     const char* text = std::getenv("SOCKSERV_TEST_WATCHDOG");
@@ -52,6 +60,8 @@ class test_watchdog {
 
   void run() {
     std::unique_lock<std::mutex> hold(lock_);
+    running_ = true;
+    changed_.notify_all();
     for (;;) {
       if (!armed_) {
         changed_.wait(hold);
@@ -73,6 +83,7 @@ class test_watchdog {
   std::condition_variable changed_;
   std::chrono::steady_clock::time_point deadline_{};
   bool armed_ = false;
+  bool running_ = false;
   char name_[256] = {};
   std::chrono::seconds budget_;
   std::thread thread_;
