@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -59,6 +60,9 @@ class client {
     char buffer[4096];
     for (;;) {
       ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      // EINTR: under qemu-user even an ignored SIGCHLD interrupts a recv
+      // that has SO_RCVTIMEO (the emulator has a real handler for it).
+      if (n == -1 && errno == EINTR) continue;
       if (n <= 0) break;
       out.append(buffer, static_cast<std::size_t>(n));
     }
@@ -67,7 +71,9 @@ class client {
   // Datagram: one packet (empty on timeout).
   std::string receive_packet() const {
     char buffer[65536];
-    ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+    ssize_t n;
+    do n = ::recv(fd_, buffer, sizeof buffer, 0);
+    while (n == -1 && errno == EINTR);
     return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : std::string();
   }
   int fd() const { return fd_; }
