@@ -31,7 +31,9 @@ class reader_core {
     for (;;) {
       std::size_t available = end_ - begin_;
       std::size_t window = available < limit ? available : limit;
-      if (const void* nl = std::memchr(data_ + begin_ + scanned, '\n', window - scanned))
+      // memchr must not get a null pointer even for 0 bytes (an empty packet)
+      const void* nl = window == scanned ? nullptr : std::memchr(data_ + begin_ + scanned, '\n', window - scanned);
+      if (nl != nullptr)
         return take(static_cast<std::size_t>(static_cast<const char*>(nl) - (data_ + begin_)) + 1);
       scanned = window;
       if (window == limit || ended()) return take(window);
@@ -158,7 +160,7 @@ class writer_core {
     if (error_ != 0) return -1;
     if (size > capacity_ - used_ && flush() == -1) return -1;
     if (size > capacity_ - used_) return send_now(data, size);
-    std::memcpy(buffer_ + used_, data, size);
+    if (size > 0) std::memcpy(buffer_ + used_, data, size);  // wbufsize 0: no buffer at all
     used_ += size;
     return static_cast<std::ptrdiff_t>(size);
   }
