@@ -7,7 +7,7 @@
 #pragma once
 
 #include "address.hpp"
-#include "detail/pthread.hpp"
+#include "detail/serving_flag.hpp"
 #include "detail/syscall.hpp"
 #include "error.hpp"
 #include "socket.hpp"
@@ -64,9 +64,8 @@ class server_base {
   // at once, as in Python.
   void shutdown() noexcept {
     request_shutdown();
-    detail::lock_guard hold(state_lock_);
-    if (serving_ && pthread_equal(serving_thread_, pthread_self())) return;
-    while (serving_) stopped_.wait(state_lock_);
+    if (serving_.held_by_caller()) return;
+    serving_.wait_until_released();
   }
 
   // What one wait of the serving loop saw: a new request to fetch, a
@@ -150,21 +149,13 @@ class server_base {
 
   // Marks the calling thread as the one serving. False if another
   // serve_forever() already runs on this server.
-  bool begin_serving() noexcept {
-    detail::lock_guard hold(state_lock_);
-    if (serving_) return false;
-    serving_ = true;
-    serving_thread_ = pthread_self();
-    return true;
-  }
+  bool begin_serving() noexcept { return serving_.claim(); }
 
   // The loop has stopped: consume the request and release shutdown().
   void end_serving() noexcept {
-    detail::lock_guard hold(state_lock_);
-    serving_ = false;
     shutdown_requested_.store(false);
     wakeup_.drain();
-    stopped_.notify_all();
+    serving_.release();
   }
 
   result closed_error() const noexcept {
@@ -186,10 +177,7 @@ class server_base {
 
   wakeup_pipe wakeup_;
   std::atomic<bool> shutdown_requested_{false};
-  detail::mutex state_lock_;
-  detail::condition stopped_;
-  bool serving_ = false;
-  pthread_t serving_thread_{};
+  detail::serving_flag serving_;
   pid_t bound_path_owner_ = 0;
   result construction_error_;
 };

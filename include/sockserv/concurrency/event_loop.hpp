@@ -170,7 +170,8 @@ class event_loop<Poller, Capacity>::stream_mixin {
   }
 
  private:
-  Server& server() noexcept { return static_cast<Server&>(*this); }
+  // The user's server type, so that its hooks (handle_error, ...) run.
+  auto& server() noexcept { return static_cast<Server&>(*this).self(); }
   Handler& handler(poll_token slot) noexcept { return *std::launder(reinterpret_cast<Handler*>(storage_[slot])); }
 
   result open_poller(Server& server) {

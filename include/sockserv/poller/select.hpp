@@ -12,6 +12,12 @@
 #include <sys/select.h>
 #include <sys/time.h>
 
+// musl's FD_SET/FD_CLR/FD_ISSET divide the (int) descriptor by an unsigned
+// long, which -Wsign-conversion rejects in every static musl build. The
+// descriptors here are checked to be in [0, FD_SETSIZE) first.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+
 namespace sockserv {
 
 template <std::size_t Capacity>
@@ -79,3 +85,5 @@ class select_poller {
 };
 
 }  // namespace sockserv
+
+#pragma GCC diagnostic pop
