@@ -30,6 +30,7 @@
 #include <dirent.h>
 #include <new>
 #include <poll.h>
+#include <pthread.h>
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
@@ -392,5 +393,117 @@ TEST_CASE("unix_datagram_server: construct, serve 200 requests, close, without a
     counts = window.stop();
   }
   ::close(client);
+  check(s, counts);
+}
+
+// ---- the concurrency policies in the steady state ---------------------------
+// Here the server runs serve_forever() on a thread started before the
+// window opens (starting a thread allocates: glibc's pthread_create callocs
+// the new thread's TLS vector), and a few warm-up requests run first so the
+// policy's own resources exist (the threading pool's worker; the event
+// loop's poller). Inside the window: 200 requests, then nothing allocated.
+
+namespace {
+
+struct once_event : sockserv::event_request_handler<> {
+  void handle_message(std::string_view line) {
+    write(line);
+    close();
+  }
+};
+
+template <class Server>
+struct background_server {
+  Server& server;
+  pthread_t thread{};
+  static void* run(void* self) {
+    (void)static_cast<Server*>(self)->serve_forever(0.5);
+    return nullptr;
+  }
+  explicit background_server(Server& s) : server(s) {
+    REQUIRE(pthread_create(&thread, nullptr, &run, &server) == 0);
+  }
+  ~background_server() {
+    server.shutdown();
+    pthread_join(thread, nullptr);
+  }
+};
+
+// One stream request against a server that serves on its own thread.
+void one_served_request(const sockserv::socket_address& to, session& s, const char* message, std::size_t length) {
+  int fd = ::socket(to.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd == -1 || ::connect(fd, to.data(), to.size()) != 0 ||
+      ::send(fd, message, length, MSG_NOSIGNAL) != static_cast<ssize_t>(length)) {
+    ++s.client_errors;
+    if (fd != -1) ::close(fd);
+    return;
+  }
+  ++s.handled;
+  char reply[256];
+  long n = read_reply_stream(fd, reply, sizeof reply);
+  if (n == static_cast<long>(length) && std::memcmp(reply, message, length) == 0) ++s.echoed;
+  ::close(fd);
+}
+
+template <class Server>
+window_counts steady_state(Server& server, session& s, long* warm_up_allocations = nullptr) {
+  background_server<Server> serving(server);
+  char message[64];
+  window_counts warm_up;
+  {
+    counting_window window;
+    session ignored;
+    for (int i = 0; i < 10; ++i) one_served_request(server.server_address, ignored, message, format_message(message, sizeof message, i));
+    warm_up = window.stop();
+  }
+  if (warm_up_allocations != nullptr) *warm_up_allocations = warm_up.allocations;
+  counting_window window;
+  for (int i = 0; i < requests; ++i)
+    one_served_request(server.server_address, s, message, format_message(message, sizeof message, i));
+  return window.stop();
+}
+
+}  // namespace
+
+TEST_CASE("threading: the steady state allocates nothing (thread start is outside it)", "[allocation][threading]") {
+  using server_type = sockserv::basic_server<sockserv::inet4, sockserv::stream, line_echo, sockserv::threading<1>>;
+  server_type server({"127.0.0.1", 0});
+  session s;
+  s.constructed = static_cast<bool>(server);
+  long at_thread_start = -1;
+  window_counts counts = steady_state(server, s, &at_thread_start);
+  check(s, counts);
+  // What starting the one pool worker cost (glibc: the new thread's TLS
+  // vector); a fixed, one-time amount, never per request.
+  CHECK(at_thread_start >= 0);
+  CHECK(at_thread_start <= 4);
+}
+
+TEST_CASE("forking: the serving process allocates nothing per request", "[allocation][forking]") {
+  sockserv::forking_tcp_server<line_echo> server({"127.0.0.1", 0});
+  session s;
+  s.constructed = static_cast<bool>(server);
+  window_counts counts = steady_state(server, s);
+  check(s, counts);
+}
+
+TEST_CASE("event_loop: the steady state allocates nothing, for every poller", "[allocation][event_loop]") {
+  session s;
+  window_counts counts;
+  SECTION("epoll") {
+    static sockserv::basic_server<sockserv::inet4, sockserv::stream, once_event, sockserv::event_loop<sockserv::epoll_poller, 8>> server({"127.0.0.1", 0});
+    s.constructed = static_cast<bool>(server);
+    counts = steady_state(server, s);
+  }
+  SECTION("poll") {
+    static sockserv::basic_server<sockserv::inet4, sockserv::stream, once_event, sockserv::event_loop<sockserv::poll_poller, 8>> server({"127.0.0.1", 0});
+    s.constructed = static_cast<bool>(server);
+    counts = steady_state(server, s);
+  }
+  SECTION("select") {
+    static sockserv::basic_server<sockserv::inet4, sockserv::stream, once_event, sockserv::event_loop<sockserv::select_poller, 8>> server({"127.0.0.1", 0});
+    s.constructed = static_cast<bool>(server);
+    counts = steady_state(server, s);
+  }
   check(s, counts);
 }
