@@ -95,8 +95,11 @@ demo: $(EXAMPLES)
 	BUILD=$(BUILD) examples/demo.sh
 
 # The suite under each sanitizer, in its own build directory.
+# g++ 12 with -fsanitize=address reports false -Wmaybe-uninitialized (even in
+# libstdc++'s <regex>, through catch.hpp); clang has no such option.
+ASAN_NO_FALSE_WARNINGS = $(if $(findstring clang,$(shell $(CXX) --version 2>/dev/null)),,-Wno-maybe-uninitialized)
 asan:
-	$(MAKE) test BUILD=build/asan OPTIMIZE='-O1 -g' CXXFLAGS='-fsanitize=address -fno-omit-frame-pointer $(CXXFLAGS)' LDFLAGS='-fsanitize=address $(LDFLAGS)'
+	$(MAKE) test BUILD=build/asan OPTIMIZE='-O1 -g' CXXFLAGS='-fsanitize=address -fno-omit-frame-pointer $(ASAN_NO_FALSE_WARNINGS) $(CXXFLAGS)' LDFLAGS='-fsanitize=address $(LDFLAGS)'
 ubsan:
 	$(MAKE) test BUILD=build/ubsan OPTIMIZE='-O1 -g' CXXFLAGS='-fsanitize=undefined -fno-sanitize-recover=all $(CXXFLAGS)' LDFLAGS='-fsanitize=undefined $(LDFLAGS)'
 tsan:
