@@ -45,10 +45,16 @@ extern "C" void stop(int) {
   if (server_type* server = running.load()) server->request_shutdown();
 }
 
+// Digits only, at most 65535. A loop rather than strtoul(), whose general
+// number scanner is 2.4 KiB of this program's 32 KiB static musl budget.
 bool parse_port(const char* text, std::uint16_t& port) {
-  char* end = nullptr;
-  unsigned long value = std::strtoul(text, &end, 10);
-  if (*text == '\0' || *end != '\0' || value > 65535) return false;
+  if (*text == '\0') return false;
+  unsigned value = 0;
+  for (; *text != '\0'; ++text) {
+    if (*text < '0' || *text > '9') return false;
+    value = value * 10 + static_cast<unsigned>(*text - '0');
+    if (value > 65535) return false;
+  }
   port = static_cast<std::uint16_t>(value);
   return true;
 }
