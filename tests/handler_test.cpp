@@ -11,6 +11,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cerrno>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string>
@@ -131,10 +133,26 @@ struct nodelay_report_handler : sockserv::stream_request_handler<> {
 // Reports what the handler was given.
 struct attributes_handler : sockserv::stream_request_handler<> {
   void handle() {
+    const bool cloexec = (::fcntl(request.fileno(), F_GETFD) & FD_CLOEXEC) != 0;
+    const bool blocking = (::fcntl(request.fileno(), F_GETFL) & O_NONBLOCK) == 0;
     std::string reply = std::string(client_address.to_string().c_str()) + "|" +
                         (server != nullptr && server->fileno() >= 0 ? "server" : "no server") + "|" +
-                        (request.fileno() >= 0 && request.fileno() != server->fileno() ? "connection" : "bad");
+                        (request.fileno() >= 0 && request.fileno() != server->fileno() ? "connection" : "bad") +
+                        (cloexec ? "|cloexec" : "|inherited by exec") + (blocking ? "|blocking" : "|non-blocking");
     wfile.write(reply);
+  }
+};
+
+// Writes to a client that has already reset the connection.
+struct write_to_gone_client : sockserv::stream_request_handler<> {
+  static inline int write_result = 0;
+  static inline int write_error = 0;
+  void handle() {
+    rfile.readline();
+    const std::string block(65536, 'b');
+    write_result = 0;
+    for (int i = 0; i < 64 && write_result != -1; ++i) write_result = static_cast<int>(wfile.write(block));
+    write_error = wfile.error();
   }
 };
 
@@ -233,5 +251,22 @@ TEST_CASE("a handler gets the connection, the client's address and its server", 
   sockserv::file_descriptor client = connect_to(server.server_address);
   const std::string client_name = local_address(client.fd()).to_string().c_str();
   REQUIRE(server.handle_request().ok());
-  CHECK(read_until_eof(client.fd()).data == client_name + "|server|connection");
+  CHECK(read_until_eof(client.fd()).data == client_name + "|server|connection|cloexec|blocking");
+}
+
+TEST_CASE("writing to a client that is gone fails without SIGPIPE, and the server goes on", "[handler][wfile]") {
+  // With the default SIGPIPE action, a send without MSG_NOSIGNAL would end
+  // this test binary.
+  sockserv::tcp_server<write_to_gone_client> server({"127.0.0.1", 0});
+  {
+    sockserv::file_descriptor client = connect_to(server.server_address);
+    send_all(client.fd(), "hello\n");
+    linger reset{1, 0};
+    REQUIRE(::setsockopt(client.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset) == 0);
+  }  // closed with a reset
+  REQUIRE(server.handle_request().ok());
+  CHECK(write_to_gone_client::write_result == -1);
+  CHECK((write_to_gone_client::write_error == EPIPE || write_to_gone_client::write_error == ECONNRESET));
+  sockserv::tcp_server<line_echo_handler> next({"127.0.0.1", 0});
+  CHECK(serve_one_stream(next, "alive\n") == "alive\n");
 }

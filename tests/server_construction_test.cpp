@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <vector>
 
 using namespace test_support;
 using Catch::Matchers::Contains;
@@ -233,10 +234,20 @@ TEST_CASE("a datagram server's activate does not listen", "[server][construction
   CHECK(socket_option(server.fileno(), SOL_SOCKET, SO_ACCEPTCONN) == 0);
 }
 
-TEMPLATE_TEST_CASE("server sockets are close-on-exec", "[server][construction]", tcp4_kind, udp4_kind,
-                   unix_stream_kind, unix_datagram_kind) {
+TEMPLATE_TEST_CASE("every descriptor a server opens is close-on-exec", "[server][construction]", tcp4_kind,
+                   udp4_kind, unix_stream_kind, unix_datagram_kind) {
   temp_dir dir;
+  std::vector<bool> open_before;
+  for (int fd = 0; fd < 1024; ++fd) open_before.push_back(is_open_descriptor(fd));
   typename TestType::template server<typename TestType::echo_handler> server(TestType::endpoint(dir));
   REQUIRE(server);
   CHECK((::fcntl(server.fileno(), F_GETFD) & FD_CLOEXEC) != 0);
+  int opened = 0;
+  for (int fd = 0; fd < 1024; ++fd) {
+    if (open_before[static_cast<std::size_t>(fd)] || !is_open_descriptor(fd)) continue;
+    ++opened;  // the socket, and whatever the server keeps for its wake-up
+    INFO("descriptor " << fd);
+    CHECK((::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+  }
+  CHECK(opened >= 1);
 }
