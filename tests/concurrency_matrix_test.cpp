@@ -1,7 +1,15 @@
 // The CPython socketserver matrix for the two concurrent policies: every
 // family and socket type under threading and under forking, three clients
 // each, through serve_forever + shutdown + server_close.
-#include "support/policy_fixtures.hpp"
+#include "support/client.hpp"
+#include "support/descriptors.hpp"
+#include "support/processes.hpp"
+#include "support/serving_thread.hpp"
+#include "support/temp_dir.hpp"
+
+#include <sockserv.hpp>
+
+#include <catch2/catch.hpp>
 
 #include <sys/wait.h>
 
@@ -29,16 +37,14 @@ template <class Family>
 struct endpoint_for;
 template <>
 struct endpoint_for<sockserv::inet4> {
-  fixtures::temp_dir dir;
-  sockserv::inet_endpoint server() const { return {"127.0.0.1", 0}; }
-  std::string client_path(int) const { return ""; }
+  sockserv::inet_endpoint server() { return {"127.0.0.1", 0}; }
+  const char* client_path(int) { return nullptr; }
 };
 template <>
 struct endpoint_for<sockserv::unix_socket> {
-  fixtures::temp_dir dir;
-  std::string path = dir.file("server.sock");
-  sockserv::unix_endpoint server() const { return path.c_str(); }
-  std::string client_path(int n) const { return dir.file("client" + std::to_string(n) + ".sock"); }
+  test_support::temp_dir dir;
+  sockserv::unix_endpoint server() { return dir.file("server.sock"); }
+  const char* client_path(int n) { return dir.file("client" + std::to_string(n) + ".sock"); }
 };
 
 template <class Family, class SocketType, class Policy>
@@ -76,14 +82,14 @@ TEMPLATE_TEST_CASE("each family and socket type serves three clients under threa
   typename TestType::server server(where.server());
   REQUIRE(server);
   {
-    fixtures::serving_thread<typename TestType::server> loop(server);
+    test_support::serving_thread<typename TestType::server> loop(server);
     for (int n = 1; n <= 3; ++n) {
-      fixtures::client c(server.server_address, TestType::is_stream ? SOCK_STREAM : SOCK_DGRAM,
-                         where.client_path(n));
       std::string message = "hello world " + std::to_string(n) + "\n";
-      c.send(message);
       std::string expected = "HELLO WORLD " + std::to_string(n) + "\n";
-      CHECK((TestType::is_stream ? c.read_to_eof() : c.receive_packet()) == expected);
+      if (TestType::is_stream)
+        CHECK(test_support::exchange_stream(server.server_address, message) == expected);
+      else
+        CHECK(test_support::exchange_datagram(server.server_address, message, where.client_path(n)) == expected);
     }
     loop.stop();
     CHECK(loop.outcome().ok());
@@ -91,7 +97,7 @@ TEMPLATE_TEST_CASE("each family and socket type serves three clients under threa
   server.server_close();
   CHECK(server.fileno() == -1);
   CHECK(still_running(server, 0) == 0);
-  CHECK(fixtures::zombie_children() == 0);
+  CHECK(test_support::zombie_children() == 0);
 }
 
 TEST_CASE("the eight predefined aliases name the policy and socket type", "[concurrency][aliases]") {

@@ -1,7 +1,15 @@
 // forking policy: failures reported from the child, max_children, the
 // application's own children left alone, block_on_close, and no zombies or
 // descriptors left across a thousand requests.
-#include "support/policy_fixtures.hpp"
+#include "support/client.hpp"
+#include "support/descriptors.hpp"
+#include "support/processes.hpp"
+#include "support/serving_thread.hpp"
+#include "support/temp_dir.hpp"
+
+#include <sockserv.hpp>
+
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <fcntl.h>
@@ -72,17 +80,14 @@ TEST_CASE("forking: a std::exception in the child reaches handle_error once; oth
   events = &pipe;
   reporting_forked_server server({"127.0.0.1", 0});
   {
-    fixtures::serving_thread<reporting_forked_server> loop(server);
-    for (const char* line : {"std\n", "other\n", "fine\n"}) {
-      fixtures::client c(server.server_address, SOCK_STREAM);
-      c.send(line);
-      CHECK(c.read_to_eof() == (std::string(line) == "fine\n" ? "served\n" : ""));
-    }
+    test_support::serving_thread<reporting_forked_server> loop(server);
+    for (const char* line : {"std\n", "other\n", "fine\n"})
+      CHECK(test_support::exchange_stream(server.server_address, line) == (std::string(line) == "fine\n" ? "served\n" : ""));
   }
   server.server_close();  // waits for every child
   CHECK(pipe.drain() == "E");
   CHECK(server.active_children() == 0);
-  CHECK(fixtures::zombie_children() == 0);
+  CHECK(test_support::zombie_children() == 0);
   events = nullptr;
 }
 
@@ -105,14 +110,14 @@ TEST_CASE("forking: at max_children the server waits for a child to exit before 
   events = &pipe;
   parked_server server({"127.0.0.1", 0});
   server.max_children = 2;
-  fixtures::serving_thread<parked_server> loop(server);
-  std::vector<std::unique_ptr<fixtures::client>> clients;
-  for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<fixtures::client>(server.server_address, SOCK_STREAM));
+  test_support::serving_thread<parked_server> loop(server);
+  std::vector<sockserv::file_descriptor> clients;
+  for (int i = 0; i < 4; ++i) clients.push_back(test_support::connect_to(server.server_address));
   std::string seen = pipe.read_exactly(2);  // two children running
   REQUIRE(seen == "bb");
   for (auto& c : clients) {
-    c->send("go\n");
-    CHECK(c->read_to_eof() == "go\n");
+    test_support::send_all(c.fd(), "go\n");
+    CHECK(test_support::read_until_eof(c.fd()).data == "go\n");
   }
   loop.stop();
   server.server_close();
@@ -147,15 +152,11 @@ TEST_CASE("forking: a child the application forked itself keeps its exit status"
   parked_server server({"127.0.0.1", 0});
   server.max_children = 1;  // every request after the first waits for a child
   {
-    fixtures::serving_thread<parked_server> loop(server);
+    test_support::serving_thread<parked_server> loop(server);
     ::close(release[1]);  // our own child exits now...
     siginfo_t info{};
     REQUIRE(::waitid(P_PID, static_cast<id_t>(own), &info, WEXITED | WNOWAIT) == 0);  // ...and is a zombie
-    for (int i = 0; i < 3; ++i) {
-      fixtures::client c(server.server_address, SOCK_STREAM);
-      c.send("go\n");
-      CHECK(c.read_to_eof() == "go\n");
-    }
+    for (int i = 0; i < 3; ++i) CHECK(test_support::exchange_stream(server.server_address, "go\n") == "go\n");
   }
   server.server_close();
   CHECK(server.active_children() == 0);
@@ -171,17 +172,17 @@ TEST_CASE("forking: block_on_close = false leaves the children running at server
   events = &pipe;
   parked_server server({"127.0.0.1", 0});
   server.block_on_close = false;
-  fixtures::serving_thread<parked_server> loop(server);
-  fixtures::client c(server.server_address, SOCK_STREAM);
+  test_support::serving_thread<parked_server> loop(server);
+  sockserv::file_descriptor c = test_support::connect_to(server.server_address);
   REQUIRE(pipe.read_exactly(1) == "b");
   loop.stop();
   server.server_close();  // returns with the child still parked
   CHECK(server.active_children() == 1);
-  c.send("late\n");
-  CHECK(c.read_to_eof() == "late\n");  // the child still serves its client
+  test_support::send_all(c.fd(), "late\n");
+  CHECK(test_support::read_until_eof(c.fd()).data == "late\n");  // the child still serves its client
   server.collect_children(true);
   CHECK(server.active_children() == 0);
-  CHECK(fixtures::zombie_children() == 0);
+  CHECK(test_support::zombie_children() == 0);
   events = nullptr;
 }
 
@@ -193,20 +194,16 @@ struct echo_line_handler : sockserv::stream_request_handler<> {
 
 TEST_CASE("forking: a thousand requests leave no children, zombies or descriptors", "[forking][leaks]") {
   using server_type = sockserv::forking_tcp_server<echo_line_handler>;
-  const std::size_t descriptors_before = fixtures::open_descriptors();
+  const std::size_t descriptors_before = test_support::open_descriptor_count();
   {
     server_type server({"127.0.0.1", 0});
-    fixtures::serving_thread<server_type> loop(server);
-    for (int i = 0; i < 1000; ++i) {
-      fixtures::client c(server.server_address, SOCK_STREAM);
-      c.send("ping\n");
-      REQUIRE(c.read_to_eof() == "ping\n");
-    }
+    test_support::serving_thread<server_type> loop(server);
+    for (int i = 0; i < 1000; ++i) REQUIRE(test_support::exchange_stream(server.server_address, "ping\n") == "ping\n");
     loop.stop();
     CHECK(server.active_children() <= server.max_children);
     server.server_close();
     CHECK(server.active_children() == 0);
   }
-  CHECK(fixtures::zombie_children() == 0);
-  CHECK(fixtures::open_descriptors() == descriptors_before);
+  CHECK(test_support::zombie_children() == 0);
+  CHECK(test_support::open_descriptor_count() == descriptors_before);
 }

@@ -1,7 +1,15 @@
 // threading policy: handle_error under threads, back-pressure with a full
 // pool, daemon_threads / block_on_close, datagram copies, and no growth of
 // threads or descriptors across a thousand requests.
-#include "support/policy_fixtures.hpp"
+#include "support/client.hpp"
+#include "support/descriptors.hpp"
+#include "support/processes.hpp"
+#include "support/serving_thread.hpp"
+#include "support/temp_dir.hpp"
+
+#include <sockserv.hpp>
+
+#include <catch2/catch.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -67,15 +75,15 @@ TEST_CASE("threading: with every worker busy the server waits, and all clients a
   server.request_queue_size = 16;  // the ten clients wait in the backlog
   REQUIRE(server.server_bind());
   REQUIRE(server.server_activate());
-  fixtures::serving_thread<parked_server<2>> loop(server);
+  test_support::serving_thread<parked_server<2>> loop(server);
 
-  std::vector<std::unique_ptr<fixtures::client>> clients;
-  for (int i = 0; i < 10; ++i) clients.push_back(std::make_unique<fixtures::client>(server.server_address, SOCK_STREAM));
+  std::vector<sockserv::file_descriptor> clients;
+  for (int i = 0; i < 10; ++i) clients.push_back(test_support::connect_to(server.server_address));
   REQUIRE(scope.g.wait_for([](gate& g) { return g.running == 2; }));
   for (int i = 0; i < 10; ++i) {
     std::string line = "client " + std::to_string(i) + "\n";
-    clients[static_cast<std::size_t>(i)]->send(line);
-    CHECK(clients[static_cast<std::size_t>(i)]->read_to_eof() == line);
+    test_support::send_all(clients[static_cast<std::size_t>(i)].fd(), line);
+    CHECK(test_support::read_until_eof(clients[static_cast<std::size_t>(i)].fd()).data == line);
   }
   REQUIRE(scope.g.wait_for([](gate& g) { return g.finished == 10; }));
   CHECK(scope.g.most == 2);
@@ -90,8 +98,8 @@ TEST_CASE("threading: server_close waits for requests in flight unless daemon_th
   auto server = std::make_unique<parked_server<4>>(sockserv::inet_endpoint{"127.0.0.1", 0});
   server->daemon_threads = chosen == mode::daemon;
   server->block_on_close = chosen != mode::no_block;
-  auto loop = std::make_unique<fixtures::serving_thread<parked_server<4>>>(*server);
-  fixtures::client c(server->server_address, SOCK_STREAM);
+  auto loop = std::make_unique<test_support::serving_thread<parked_server<4>>>(*server);
+  sockserv::file_descriptor c = test_support::connect_to(server->server_address);
   REQUIRE(scope.g.wait_for([](gate& g) { return g.running == 1; }));
   loop->stop();
 
@@ -103,22 +111,22 @@ TEST_CASE("threading: server_close waits for requests in flight unless daemon_th
   if (chosen == mode::waits) {
     // It cannot return before the parked request ends; let that end now.
     CHECK_FALSE(closed.load());
-    c.send("released\n");
+    test_support::send_all(c.fd(), "released\n");
     closer.join();
     CHECK(closed.load());
     CHECK(scope.g.finished == 1);
     CHECK(server->requests_in_flight() == 0);
   } else {
     // It returns with the request still parked.
-    REQUIRE(fixtures::eventually([&] { return closed.load(); }));
+    REQUIRE(test_support::eventually([&] { return closed.load(); }));
     closer.join();
     CHECK(scope.g.finished == 0);
     CHECK(server->requests_in_flight() == 1);
-    c.send("released\n");
+    test_support::send_all(c.fd(), "released\n");
   }
   server.reset();  // the destructor waits for everything, daemon or not
   CHECK(scope.g.finished == 1);
-  CHECK(c.read_to_eof() == "released\n");
+  CHECK(test_support::read_until_eof(c.fd()).data == "released\n");
 }
 
 namespace {
@@ -157,22 +165,10 @@ TEST_CASE("threading: a std::exception reaches handle_error once; other exceptio
   error_counts seen;
   counts = &seen;
   counting_threaded_server server({"127.0.0.1", 0});
-  fixtures::serving_thread<counting_threaded_server> loop(server);
-  {
-    fixtures::client c(server.server_address, SOCK_STREAM);
-    c.send("std\n");
-    CHECK(c.read_to_eof().empty());  // shut down without a reply
-  }
-  {
-    fixtures::client c(server.server_address, SOCK_STREAM);
-    c.send("other\n");
-    CHECK(c.read_to_eof().empty());  // still shut down
-  }
-  {
-    fixtures::client c(server.server_address, SOCK_STREAM);
-    c.send("fine\n");
-    CHECK(c.read_to_eof() == "served\n");  // and the server goes on
-  }
+  test_support::serving_thread<counting_threaded_server> loop(server);
+  CHECK(test_support::exchange_stream(server.server_address, "std\n").empty());    // shut down, no reply
+  CHECK(test_support::exchange_stream(server.server_address, "other\n").empty());  // still shut down
+  CHECK(test_support::exchange_stream(server.server_address, "fine\n") == "served\n");  // and it goes on
   loop.stop();
   server.server_close();
   CHECK(seen.handle_error == 1);
@@ -189,12 +185,14 @@ struct tagged_echo_handler : sockserv::datagram_request_handler<> {
 TEST_CASE("threading: each datagram is copied before the next one is received", "[threading][datagram]") {
   using server_type = sockserv::threading_udp_server<tagged_echo_handler>;
   server_type server({"127.0.0.1", 0});
-  fixtures::serving_thread<server_type> loop(server);
-  fixtures::client c(server.server_address, SOCK_DGRAM);
+  test_support::serving_thread<server_type> loop(server);
+  sockserv::file_descriptor c = test_support::open_datagram_client(AF_INET);
   constexpr int count = 200;
-  for (int i = 0; i < count; ++i) c.send("packet-" + std::to_string(i) + std::string(static_cast<std::size_t>(i), 'x'));
+  for (int i = 0; i < count; ++i)
+    test_support::send_datagram(c.fd(), server.server_address,
+                                "packet-" + std::to_string(i) + std::string(static_cast<std::size_t>(i), 'x'));
   std::set<std::string> replies;
-  for (int i = 0; i < count; ++i) replies.insert(c.receive_packet());
+  for (int i = 0; i < count; ++i) replies.insert(test_support::receive_datagram(c.fd()).value_or(""));
   for (int i = 0; i < count; ++i)
     CHECK(replies.count("packet-" + std::to_string(i) + std::string(static_cast<std::size_t>(i), 'x')) == 1);
 }
@@ -207,21 +205,17 @@ struct echo_line_handler : sockserv::stream_request_handler<> {
 
 TEST_CASE("threading: a thousand requests leave no extra threads or descriptors", "[threading][leaks]") {
   using server_type = sockserv::basic_server<sockserv::inet4, sockserv::stream, echo_line_handler, sockserv::threading<4>>;
-  const std::size_t descriptors_before = fixtures::open_descriptors();
-  const std::size_t threads_before = fixtures::running_threads();
+  const std::size_t descriptors_before = test_support::open_descriptor_count();
+  const std::size_t threads_before = test_support::running_threads();
   {
     server_type server({"127.0.0.1", 0});
-    fixtures::serving_thread<server_type> loop(server);
-    for (int i = 0; i < 1000; ++i) {
-      fixtures::client c(server.server_address, SOCK_STREAM);
-      c.send("ping\n");
-      REQUIRE(c.read_to_eof() == "ping\n");
-    }
+    test_support::serving_thread<server_type> loop(server);
+    for (int i = 0; i < 1000; ++i) REQUIRE(test_support::exchange_stream(server.server_address, "ping\n") == "ping\n");
     // Finished work does not accumulate: nothing in flight, pool bounded.
-    REQUIRE(fixtures::eventually([&] { return server.requests_in_flight() == 0; }));
+    REQUIRE(test_support::eventually([&] { return server.requests_in_flight() == 0; }));
     CHECK(server.started_workers() <= 4);
-    CHECK(fixtures::running_threads() <= threads_before + 1 + 4);  // serving thread + pool
+    CHECK(test_support::running_threads() <= threads_before + 1 + 4);  // serving thread + pool
   }
-  CHECK(fixtures::running_threads() == threads_before);
-  CHECK(fixtures::open_descriptors() == descriptors_before);
+  CHECK(test_support::running_threads() == threads_before);
+  CHECK(test_support::open_descriptor_count() == descriptors_before);
 }

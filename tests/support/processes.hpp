@@ -1,0 +1,64 @@
+// Counting this process's threads and unreaped children, to prove that the
+// threading and forking policies leave none behind; and a bounded wait for
+// a condition another thread makes true.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <dirent.h>
+#include <string>
+#include <thread>
+#include <unistd.h>
+
+namespace test_support {
+
+inline std::size_t running_threads() {
+  std::size_t count = 0;
+  if (DIR* dir = ::opendir("/proc/self/task")) {
+    while (dirent* entry = ::readdir(dir))
+      if (entry->d_name[0] != '.') ++count;
+    ::closedir(dir);
+  }
+  return count;
+}
+
+// Children of this process that have exited but were never waited for.
+inline std::size_t zombie_children() {
+  std::size_t zombies = 0;
+  const long self = static_cast<long>(::getpid());
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return 0;
+  while (dirent* entry = ::readdir(proc)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    std::string path = std::string("/proc/") + entry->d_name + "/stat";
+    FILE* stat = std::fopen(path.c_str(), "r");
+    if (stat == nullptr) continue;
+    char line[1024] = {};
+    if (std::fgets(line, sizeof line, stat) != nullptr) {
+      const char* after_name = std::strrchr(line, ')');  // the name may hold spaces
+      char state = 0;
+      long parent = 0;
+      if (after_name != nullptr && std::sscanf(after_name + 1, " %c %ld", &state, &parent) == 2 &&
+          parent == self && state == 'Z')
+        ++zombies;
+    }
+    std::fclose(stat);
+  }
+  ::closedir(proc);
+  return zombies;
+}
+
+// Waits (at most `seconds`) until predicate() holds; false if it never did.
+template <class Predicate>
+bool eventually(Predicate predicate, double seconds = 10.0) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (!predicate()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+}  // namespace test_support
