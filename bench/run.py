@@ -34,6 +34,7 @@ BACKLOG = 1024          # every server listens with this backlog
 LINE = 64               # bytes per request line / datagram
 CLIENT_COUNTS = [1, 16, 64, 1000]
 SERVER_CPU, CLIENT_CPU = "1", "0"
+PRIORITY = 0            # autogroup nice of the benchmark and each server (set by main)
 
 # ---------------------------------------------------------------- servers --
 
@@ -207,8 +208,9 @@ def socket_inodes(pid):
 
 
 def raise_priority(nice):
-    """Gives the benchmark's scheduling autogroup (its session: this script, the
-    load generator and the servers) the nice value `nice`. With autogroups on
+    """Gives the benchmark's scheduling autogroup (its session: this script and
+    the load generator; each server gets its own, set the same way) the nice
+    value `nice`. With autogroups on
     (Linux's default), the CPU is shared between sessions first, so another
     session's compile jobs on this shared machine would otherwise take half of
     the server's core whatever its own nice value. Needs root or CAP_SYS_NICE."""
@@ -232,10 +234,19 @@ class Running:
     def __init__(self, argv, workdir, env=None, pinned=True):
         self.out = open(os.path.join(workdir, "server.out"), "w+")
         self.err = open(os.path.join(workdir, "server.err"), "w+")
-        # Its own process group (stopped as a group: forked children too), but
-        # the benchmark's session, so the same scheduling autogroup (see raise_priority).
+        # Its own session: stopped as a process group (forked children too),
+        # and its own scheduling autogroup, raised like the benchmark's (see
+        # raise_priority). Sharing the load generator's autogroup would not do:
+        # the group's weight is split by its CPUs' load, and the load generator
+        # keeps its CPU busier than a server with many sleeping threads does.
         self.proc = subprocess.Popen(pin(SERVER_CPU, argv, pinned), stdout=self.out, stderr=self.err,
-                                     stdin=subprocess.DEVNULL, preexec_fn=os.setpgrp, env=env)
+                                     stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+        if PRIORITY:
+            try:
+                with open("/proc/%d/autogroup" % self.proc.pid, "w") as f:
+                    f.write(str(PRIORITY))
+            except OSError:
+                pass
         self.address = None
         deadline = time.time() + 15
         while time.time() < deadline:
@@ -1028,7 +1039,7 @@ def method_lines(args, info, load_before, load_after):
 # ------------------------------------------------------------------ main --
 
 def main():
-    global SERVER_CPU, CLIENT_CPU
+    global SERVER_CPU, CLIENT_CPU, PRIORITY
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--reps", type=int)
@@ -1056,6 +1067,7 @@ def main():
 
     t0 = time.time()
     args.priority_note = raise_priority(args.priority)
+    PRIORITY = args.priority if args.priority_note.startswith("session") else 0
     load_before = "%.2f" % os.getloadavg()[0]
     build(args)
     available = set(SERVERS)
