@@ -9,6 +9,8 @@
 #   make single-header    build/single/sockserv.hpp, the one file to vendor
 #   make install PREFIX=/usr/local    headers, pkg-config and CMake package
 #   make consumer-test    single header and installed copy, used as a user would
+#   make bench      sockserv vs CPython, Asio and C -> bench/RESULTS.md (~20 min)
+#   make bench-quick      the target cells only, briefly (< 2 min) -> build/bench/quick/
 # CXX, CXXFLAGS and LDFLAGS from the command line are added to the project's
 # own flags (warnings and the language standard stay).
 
@@ -160,6 +162,15 @@ install-test:
 	CXX='$(CXX)' tests/consumer/install_test.sh build/install-test/prefix
 
 consumer-test: single-header-test install-test
+
+# ---- Benchmarks (bench/run.py; the method is in bench/RESULTS.md) ---------
+# bench/setup.sh first installs the missing dev-only Debian packages (Asio,
+# musl-tools, ...), so the examples are built by a recursive make after it.
+.PHONY: bench bench-quick
+bench bench-quick:
+	bench/setup.sh
+	$(MAKE) --no-print-directory examples TOOLCHAIN=
+	python3 bench/run.py $(if $(filter bench-quick,$@),--quick)
 
 clean:
 	rm -rf build

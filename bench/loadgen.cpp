@@ -255,6 +255,7 @@ class generator {
   }
 
   void complete(client& c, std::uint64_t now) {
+    ++all_completed_;
     if (now >= window_start_ && now < window_end_) {
       ++completed_;
       latencies_.push_back(now - c.started);
@@ -382,6 +383,7 @@ class generator {
   std::vector<client> clients_;
   std::vector<std::uint64_t> latencies_;
   std::uint64_t completed_ = 0;
+  std::uint64_t all_completed_ = 0;  // warm-up included
   std::uint64_t retries_ = 0;
   int connected_ = 0;
   std::uint64_t window_start_ = 0;
@@ -469,13 +471,14 @@ void generator::report(double connect_seconds) {
       "{\"requests\": %llu, \"seconds\": %.3f, \"rps\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, "
       "\"p999_us\": %.1f, \"mean_us\": %.1f, \"errors\": %llu, \"error_kinds\": {\"connect\": %llu, "
       "\"io\": %llu, \"early_eof\": %llu, \"mismatch\": %llu, \"extra\": %llu, \"timeout\": %llu}, "
-      "\"connect_retries\": %llu, \"clients\": %d, \"connect_seconds\": %.3f}\n",
+      "\"connect_retries\": %llu, \"clients\": %d, \"connect_seconds\": %.3f, \"all_requests\": %llu}\n",
       static_cast<unsigned long long>(completed_), o_.duration, static_cast<double>(completed_) / o_.duration, p50,
       p99, p999, mean, static_cast<unsigned long long>(errors_.total()),
       static_cast<unsigned long long>(errors_.connect), static_cast<unsigned long long>(errors_.io),
       static_cast<unsigned long long>(errors_.early_eof), static_cast<unsigned long long>(errors_.mismatch),
       static_cast<unsigned long long>(errors_.extra), static_cast<unsigned long long>(errors_.timeout),
-      static_cast<unsigned long long>(retries_), o_.clients, connect_seconds);
+      static_cast<unsigned long long>(retries_), o_.clients, connect_seconds,
+      static_cast<unsigned long long>(all_completed_));
   std::fflush(stdout);
 }
 

@@ -29,6 +29,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 BUILD = os.path.join(ROOT, "build", "bench")
 ECHO_SERVER = os.path.join(ROOT, "build", "examples", "echo_server")
+# The same program linked with -static (glibc), for the like-for-like fork
+# comparison: fork and exit cost grows with the number of mappings.
+STATIC_ECHO_SERVER = os.path.join(BUILD, "static", "examples", "echo_server")
 PYTHON = sys.executable or "python3"
 BACKLOG = 1024          # every server listens with this backlog
 LINE = 64               # bytes per request line / datagram
@@ -72,8 +75,11 @@ SERVERS = {s.key: s for s in [
     Server("sockserv threading", "sockserv", sockserv("threading-64")),
     Server("sockserv forking", "sockserv", sockserv("forking")),
     Server("sockserv event", "sockserv", sockserv("event", "--poller", "epoll")),
+    Server("sockserv forking, static", "sockserv", [STATIC_ECHO_SERVER, "--policy", "forking"]),
     Server("C blocking", "C", [os.path.join(BUILD, "c_block")]),
+    Server("C thread", "C", [os.path.join(BUILD, "c_thread")]),
     Server("C fork", "C", [os.path.join(BUILD, "c_fork")]),
+    Server("C fork, static", "C", [os.path.join(BUILD, "c_fork-static")]),
     Server("C epoll", "C", [os.path.join(BUILD, "c_epoll")]),
     Server("C recvfrom", "C", [os.path.join(BUILD, "c_dgram")]),
     Server("Asio", "Asio", [os.path.join(BUILD, "asio_server")]),
@@ -83,17 +89,22 @@ SERVERS = {s.key: s for s in [
     Server("CPython forking", "CPython",
            [PYTHON, os.path.join(BENCH, "ref", "py_server.py"), "--policy", "forking"], "forking"),
 ]}
-SOCKSERV = ["sockserv sync", "sockserv threading", "sockserv forking", "sockserv event"]
+SOCKSERV = ["sockserv sync", "sockserv threading", "sockserv forking", "sockserv event", "sockserv forking, static"]
 
 # Which server runs where, and for which client counts. A cell is left out
 # where the model cannot serve that many clients at once (see NOT_MEANINGFUL).
 PERSISTENT = {
     "sockserv sync": [1], "sockserv threading": [1, 16, 64], "sockserv forking": [1, 16],
     "sockserv event": [1, 16, 64, 1000],
-    "C blocking": [1], "C fork": [1, 16], "C epoll": [1, 16, 64, 1000], "Asio": [1, 16, 64, 1000],
+    "C blocking": [1], "C thread": [1, 16, 64, 1000], "C fork": [1, 16], "C epoll": [1, 16, 64, 1000],
+    "Asio": [1, 16, 64, 1000],
     "CPython sync": [1], "CPython threading": [1, 16, 64, 1000], "CPython forking": [1, 16],
 }
-PER_CONNECTION = {k: [1, 16, 64] for k in PERSISTENT}
+ONCE = [1, 16, 64]
+PER_CONNECTION = {k: ONCE for k in [
+    "sockserv sync", "sockserv threading", "sockserv forking", "sockserv forking, static", "sockserv event",
+    "C blocking", "C thread", "C fork", "C fork, static", "C epoll", "Asio",
+    "CPython sync", "CPython threading", "CPython forking"]}
 MATRIX = {
     "tcp-echo": PERSISTENT,
     "tcp-once": PER_CONNECTION,
@@ -106,7 +117,8 @@ QUICK_MATRIX = {
     "tcp-echo": {"sockserv threading": [64], "sockserv event": [64], "C epoll": [64], "Asio": [64],
                  "CPython threading": [64]},
     "tcp-once": {"sockserv sync": [16], "sockserv threading": [16], "sockserv forking": [16],
-                 "C blocking": [16], "C fork": [16], "CPython forking": [16]},
+                 "sockserv forking, static": [16], "C blocking": [16], "C fork": [16], "C fork, static": [16],
+                 "CPython forking": [16]},
     "udp": {"sockserv sync": [16], "C recvfrom": [16], "CPython sync": [16]},
 }
 NOT_MEANINGFUL = [
@@ -137,8 +149,9 @@ TARGETS = [
 # policy against the reference that does the same thing.
 COUNTERPARTS = {
     "sockserv sync": ["C blocking", "C recvfrom", "CPython sync"],
-    "sockserv threading": ["C blocking", "CPython threading"],
+    "sockserv threading": ["C thread", "C blocking", "CPython threading"],
     "sockserv forking": ["C fork", "CPython forking"],
+    "sockserv forking, static": ["C fork, static"],
     "sockserv event": ["C epoll", "Asio", "C recvfrom"],
 }
 
@@ -168,6 +181,16 @@ def read_status(pid):
     except OSError:
         pass
     return out
+
+
+def cpu_seconds(pid):
+    """utime + stime of the process (all its threads) and of its reaped children."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def children_of(pid):
@@ -328,9 +351,13 @@ def build(args):
         [cc, "-O2", "-Wall", "-Wextra", "-shared", "-fPIC", "-o", os.path.join(BUILD, "alloc_count.so"),
          os.path.join(BENCH, "alloc_count.c")],
     ]
-    for name in ("c_block", "c_fork", "c_epoll", "c_dgram"):
-        jobs.append([cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-o", os.path.join(BUILD, name),
+    for name in ("c_block", "c_thread", "c_fork", "c_epoll", "c_dgram"):
+        jobs.append([cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-pthread", "-o", os.path.join(BUILD, name),
                      os.path.join(BENCH, "ref", name + ".c")])
+    jobs.append([cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-static", "-o", os.path.join(BUILD, "c_fork-static"),
+                 os.path.join(BENCH, "ref", "c_fork.c")])
+    jobs.append(["make", "-s", "-C", ROOT, "BUILD=build/bench/static", "LDFLAGS=-static",
+                 os.path.relpath(STATIC_ECHO_SERVER, ROOT)])
     procs = []
     for job in jobs:  # two at a time: the machine has two cores
         procs.append(subprocess.Popen(job))
@@ -414,8 +441,15 @@ def one_run(args, server, family, mode, clients, workdir, n):
             peak_children[1] = max(peak_children[1], len(kids))
 
     try:
+        cpu0 = cpu_seconds(srv.pid)
         r = loadgen(args, family, mode, srv.address, clients, args.warmup, args.duration, args.pin,
                     sample if "fork" in server.key else None)
+        cpu1 = cpu_seconds(srv.pid)
+        # Server CPU per request, warm-up included. Not for forking servers:
+        # a child's time reaches the parent only when it is waited for, and
+        # the C floor never waits (its children are reaped by the kernel).
+        if cpu0 is not None and cpu1 is not None and r.get("all_requests") and "fork" not in server.key:
+            r["cpu_us"] = (cpu1 - cpu0) / r["all_requests"] * 1e6
         status = read_status(srv.pid)
         r["vmhwm_kib"] = status.get("VmHWM", 0)
         r["children_pss_kib"], r["children"] = peak_children
@@ -431,7 +465,7 @@ def one_run(args, server, family, mode, clients, workdir, n):
 # ---------------------------------------------------------------- memory --
 
 IDLE_SERVERS = ["sockserv sync", "sockserv threading", "sockserv forking", "sockserv event", "C blocking",
-                "C fork", "C epoll", "Asio", "CPython sync", "CPython threading", "CPython forking"]
+                "C thread", "C fork", "C epoll", "Asio", "CPython sync", "CPython threading", "CPython forking"]
 
 
 def idle_memory(args, workdir, available, clients):
@@ -630,6 +664,10 @@ def paired_ratio(results, scenario, n, ours, ref):
     return statistics.median(ratios), min(ratios), max(ratios)
 
 
+def plural(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
 def fmt_rps(v):
     if v is None:
         return "–"
@@ -668,8 +706,9 @@ def throughput_tables(results, matrix):
         if not counts:
             continue
         lines.append("### %s\n" % SCENARIOS[scenario][2])
-        lines.append("Median requests/s over the rounds, then p50 / p99 / p99.9 latency in µs (median over "
-                     "the rounds). Errors: every run's total.\n")
+        lines.append("Median requests/s over the rounds; p50 / p99 / p99.9 latency in µs; the server's CPU "
+                     "time per request (user + system, all its threads, warm-up included; not for forking "
+                     "servers). Medians over the rounds. Errors: every run's total.\n")
         lines.append("| server | " + " | ".join("%d client%s" % (n, "" if n == 1 else "s") for n in counts) +
                      " | errors |")
         lines.append("|---|" + "---|" * len(counts) + "---|")
@@ -686,9 +725,11 @@ def throughput_tables(results, matrix):
                     continue
                 good = cell_runs(results, scenario, n, name)
                 errors += sum(abs(r.get("errors", 0)) for r in good)
-                cells.append("**%s** <br> %s / %s / %s" % (
+                cpu = med([r.get("cpu_us") for r in good])
+                cells.append("**%s** <br> %s / %s / %s%s" % (
                     fmt_rps(med([r.get("rps") for r in good])), fmt_us(med([r.get("p50_us") for r in good])),
-                    fmt_us(med([r.get("p99_us") for r in good])), fmt_us(med([r.get("p999_us") for r in good]))))
+                    fmt_us(med([r.get("p99_us") for r in good])), fmt_us(med([r.get("p999_us") for r in good])),
+                    " <br> cpu %.1f µs" % cpu if cpu else ""))
             lines.append("| %s | %s | %s |" % (label_for(name, scenario), " | ".join(cells), errors))
         lines.append("")
         # Ratios of each sockserv policy to its counterparts in this scenario.
@@ -732,7 +773,7 @@ def target_table(results):
             measured = "–"
         else:
             mark = "met" if r >= want else "**missed**"
-            measured = "%.2f× (%.2f–%.2f)" % (r, lo, hi)
+            measured = "%.3f× (%.2f–%.2f)" % (r, lo, hi)
         verdicts.append((scenario, n, ours, ref, want, r, mark))
         lines.append("| %s: %s / %s | %d | %s | ≥ %.2f× | %s |" % (
             scenario, ours, label_for(ref, scenario), n, measured, want, mark))
@@ -746,9 +787,10 @@ def memory_tables(results, idle, idle_clients):
              "not counted twice), and how many there were at most.\n"]
     columns = [("tcp-echo", 64), ("tcp-echo", 16), ("tcp-once", 16), ("udp", 16), ("unix-echo", 64)]
     columns = [c for c in columns if any(k[:2] == c for k in results)]
-    head = ["%s, %d clients" % c for c in columns]
-    lines.append("| server | " + " | ".join(head) + " | %d idle TCP connections (connections held) |" % idle_clients)
-    lines.append("|---|" + "---|" * (len(columns) + 1))
+    head = ["server"] + ["%s, %d clients" % c for c in columns] + [
+        "%d idle TCP connections (connections held)" % idle_clients]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|---" * len(head) + "|")
     for name in SERVERS:
         cells = []
         anything = False
@@ -784,7 +826,8 @@ def svg_plot(results, matrix, path):
     """Throughput versus clients, one panel per scenario, log-scaled x."""
     panels = [s for s in ("tcp-echo", "tcp-once", "udp", "unix-echo") if s in matrix]
     palette = {"sockserv sync": "#1f77b4", "sockserv threading": "#2ca02c", "sockserv forking": "#9467bd",
-               "sockserv event": "#d62728", "C blocking": "#555555", "C fork": "#8c564b", "C epoll": "#000000",
+               "sockserv event": "#d62728", "sockserv forking, static": "#c5b0d5", "C blocking": "#555555",
+               "C thread": "#98df8a", "C fork, static": "#c49c94", "C fork": "#8c564b", "C epoll": "#000000",
                "C recvfrom": "#7f7f7f", "Asio": "#ff7f0e", "CPython sync": "#17becf",
                "CPython threading": "#bcbd22", "CPython forking": "#e377c2"}
     dash = lambda name: "" if SERVERS[name].group == "sockserv" else (
@@ -809,7 +852,7 @@ def svg_plot(results, matrix, path):
                 series[name] = pts
         ymax = max([v for pts in series.values() for _, v in pts] + [1])
         step = 10 ** math.floor(math.log10(ymax))
-        for m in (1, 2, 2.5, 5, 10):
+        for m in (0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10):
             if ymax / (step * m) <= 6:
                 step *= m
                 break
@@ -935,10 +978,10 @@ def write_report(path, svg_name, args, info, results, matrix, idle, allocs, size
     for name, scenario, clients, a in allocs:
         label = label_for(name, scenario)
         if "unavailable" in a:
-            lines.append("| %s | %s, %d clients | %s | | |" % (label, scenario, clients, a["unavailable"]))
+            lines.append("| %s | %s, %s | %s | | |" % (label, scenario, plural(clients, "client"), a["unavailable"]))
         else:
-            lines.append("| %s | %s, %d clients | %d | %d | **%.3g** |" % (
-                label, scenario, clients, a["allocations"], a["requests"], a["per_request"]))
+            lines.append("| %s | %s, %s | %d | %d | **%.3g** |" % (
+                label, scenario, plural(clients, "client"), a["allocations"], a["requests"], a["per_request"]))
     lines.append("")
     lines.append("## Binary size")
     lines.append("")
@@ -970,8 +1013,9 @@ def write_report(path, svg_name, args, info, results, matrix, idle, allocs, size
     lines.append("| server | repetitions | median | mean | max |")
     lines.append("|---|---|---|---|---|")
     for label, d in (("sockserv tcp_server", cpp), ("CPython TCPServer", py)):
-        lines.append("| %s | %d | %s µs | %s µs | %s µs |" % (label, d["repetitions"], fmt_us(d["median_us"]),
-                                                            fmt_us(d["mean_us"]), fmt_us(d["max_us"])))
+        unit = lambda v: "–" if v is None else (fmt_us(v) if v >= 10000 else fmt_us(v) + " µs")
+        lines.append("| %s | %d | %s | %s | %s |" % (label, d["repetitions"], unit(d["median_us"]),
+                                                   unit(d["mean_us"]), unit(d["max_us"])))
     lines.append("")
     lines.append("sockserv's `shutdown()` writes to the server's wake-up pipe, which the loop's `poll()` watches "
                  "with the server socket, so the loop returns at once; CPython's `serve_forever` only looks at its "
@@ -998,6 +1042,12 @@ def method_lines(args, info, load_before, load_after):
         "server's core, as do CPython's. Everything goes over loopback, so the kernel's TCP/UDP work for a "
         "request is done partly on each core. %s" % (
             SERVER_CPU, CLIENT_CPU, "" if args.pin else "(This run was not pinned: --no-pin.)"),
+        "",
+        "**Priority.** Other sessions share this machine (compilers, test suites: see the load average "
+        "above). Linux schedules sessions as groups (autogroups) before processes, so without help a server "
+        "would get half of its core or less whenever someone compiles. The benchmark's own session and each "
+        "server's session are given nice %d at the group level (`/proc/PID/autogroup`; %s). On an idle "
+        "machine this changes nothing." % (args.priority, args.priority_note),
         "",
         "**Load generator** (`bench/loadgen.cpp`). One thread, epoll, non-blocking sockets, N clients in a "
         "closed loop: each has one request outstanding and sends the next when the reply is complete. "
@@ -1027,8 +1077,16 @@ def method_lines(args, info, load_before, load_after):
         "one `io_context` (concurrency hint 1) on one thread, a `shared_ptr` session per connection with "
         "`async_read_some`/`async_write`. C floors (`bench/ref/*.c`, `gcc -O2`): a blocking accept loop; "
         "fork per connection with `SIGCHLD` ignored (the kernel reaps; no `waitpid` at all); a level-triggered "
-        "epoll loop; a blocking `recvfrom`/`sendto` loop. They do the least the service needs: no "
-        "`shutdown()` before `close()`, no readiness wait before `accept` or `recvfrom`." % BACKLOG,
+        "epoll loop; a blocking `recvfrom`/`sendto` loop; and, beyond the issue's list, a detached pthread per "
+        "connection (`C thread`, the floor of the threading model). They do the least the service needs: no "
+        "`shutdown()` before `close()`, no readiness wait before `accept` or `recvfrom`. The `, static` rows "
+        "are the same echo_server and C fork floor linked with `-static`: fork and exit cost grows with a "
+        "process's mappings, and a dynamically linked C++ program has more of them (libstdc++, libm, "
+        "libgcc_s) than a C one." % BACKLOG,
+        "",
+        "**CPU per request** is the server's user + system time (all threads; for forking servers it is not "
+        "shown, since children are counted only when reaped) over all requests of the run, warm-up included: "
+        "on a noisy machine it moves less than throughput does, and it is what the server itself costs.",
         "",
         "**Memory, allocations, size, compile time, shutdown** are described with their tables. "
         "Reproduce with `make bench` (about 20 minutes; it installs its Debian dev packages through "
