@@ -6,6 +6,8 @@
 // a hook such as verify_request.
 #pragma once
 
+#include "sockserv/access.hpp"
+#include "sockserv/activation.hpp"
 #include "sockserv/address.hpp"
 #include "sockserv/concurrency/event_loop.hpp"
 #include "sockserv/concurrency/forking.hpp"

@@ -60,18 +60,27 @@ class basic_server : public server_base,
   // The constructor runs basic_server's own server_bind/server_activate: a
   // Derived that replaces them passes false and calls them itself.
   explicit basic_server(const endpoint& where, bool bind_and_activate = true) {
-    if (Concurrency::default_timeout >= 0) timeout = Concurrency::default_timeout;
+    apply_default_timeout();
     result made = AddressFamily::parse(where, server_address);
     if (made) made = open_socket(AddressFamily::family, SocketType::type);
     if (made && bind_and_activate) made = server_bind();
     if (made && bind_and_activate) made = server_activate();
-    if (!made) {
-      close_socket();
-      record_construction_error(made);
-#if SOCKSERV_EXCEPTIONS
-      throw socket_error(made);
-#endif
-    }
+    finish_construction(made);
+  }
+
+  // Takes over a socket that is already bound (and, for a stream server,
+  // listening): one handed over by systemd (see activation.hpp) or inetd
+  // ("wait" mode, on stdin). Its family and type must be this server's.
+  basic_server(adopt_socket_t, int fd) {
+    apply_default_timeout();
+    finish_construction(adopt_descriptor(fd, AddressFamily::family, SocketType::type));
+  }
+
+  // A server with no socket of its own, serving connections that arrive
+  // already accepted through serve_connection() (inetd "nowait" mode).
+  explicit basic_server(no_socket_t) {
+    apply_default_timeout();
+    finish_construction(open_without_socket());
   }
 
   // RAII: leaving scope is server_close() (basic_server's own: by now a
@@ -119,6 +128,9 @@ class basic_server : public server_base,
           handle_request_noblock();
           return {};
         case wait_outcome::timed_out:
+          // A wait cut short (a signal, the event loop's idle expiry) is
+          // not the timeout: wait for the rest, as Python does.
+          if (deadline < 0 || detail::monotonic_ms() < deadline) continue;
           self().handle_timeout();
           return {};
         case wait_outcome::served:  // the event loop advanced connections: keep waiting
@@ -128,6 +140,32 @@ class basic_server : public server_base,
           return result::from_errno(errno, "handle_request: poll");
       }
     }
+  }
+
+  // inetd "nowait" mode: a connection someone else accepted (usually
+  // descriptor 0) goes through verify_request and process_request as if
+  // get_request had returned it.
+  result serve_connection(int fd) {
+    static_assert(SocketType::type == SOCK_STREAM, "serve_connection takes a connected stream socket");
+    request_type request{fd};
+    socket_address client_address;
+    if (::getpeername(fd, client_address.data(), &client_address.length_for_update()) == -1)
+      return result::from_errno(errno, "serve_connection: getpeername");
+    dispatch(request, client_address);
+    return {};
+  }
+
+  // A graceful stop (say, after SIGTERM ended serve_forever): stop
+  // accepting now, give the requests in flight up to `seconds` to finish,
+  // then server_close(). True if they all finished in time; otherwise
+  // forked children are killed, event-loop connections are closed, and
+  // threads are still waited for by the destructor.
+  bool graceful_close(double seconds) {
+    const std::int64_t deadline = detail::monotonic_ms() + detail::to_poll_ms(seconds);
+    close_socket();
+    const bool finished = this->drain_requests(deadline);
+    server_close();
+    return finished;
   }
 
   // Stops listening, then lets the policy finish what is in flight (threads,
@@ -227,10 +265,19 @@ class basic_server : public server_base,
     socket_address client_address;
     result fetched = self().get_request(request, client_address);
     if (!fetched) {
-      if (!detail::is_transient_fetch_error(fetched.code()))
-        self().handle_error(request, client_address, fetched.message());
+      // Out of descriptors: pause accepting and report once per episode.
+      const bool report = detail::is_resource_exhaustion(fetched.code()) ? pause_accepting()
+                                                                          : !detail::is_transient_fetch_error(fetched.code());
+      if (report) self().handle_error(request, client_address, fetched.message());
       return;
     }
+    resume_accepting();
+    dispatch(request, client_address);
+  }
+
+  // verify_request, then process_request; a std::exception escaping the
+  // policy reaches handle_error and the request is shut down.
+  void dispatch(request_type& request, const socket_address& client_address) {
     if (!self().verify_request(request, client_address)) {
       self().shutdown_request(request);
       return;
@@ -249,6 +296,19 @@ class basic_server : public server_base,
     }
 #else
     self().process_request(request, client_address);
+#endif
+  }
+
+  void apply_default_timeout() noexcept {
+    if (Concurrency::default_timeout >= 0) timeout = Concurrency::default_timeout;
+  }
+
+  void finish_construction(const result& made) {
+    if (made) return;
+    close_socket();
+    record_construction_error(made);
+#if SOCKSERV_EXCEPTIONS
+    throw socket_error(made);
 #endif
   }
 

@@ -14,10 +14,12 @@
 #include "wakeup.hpp"
 
 #include <atomic>
+#include <cstdint>
 #include <optional>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -38,6 +40,11 @@ class server_base {
   bool allow_reuse_address = false;
   bool allow_reuse_port = false;
   int request_queue_size = 5;
+  // Unix socket files: the permissions to give the file (applied between
+  // bind and listen, so nobody can connect before), and whether a file left
+  // by a dead server may be removed first — only if nothing accepts on it.
+  std::optional<mode_t> unix_socket_mode;
+  bool remove_stale_unix_socket = false;
 
   server_base(const server_base&) = delete;
   server_base& operator=(const server_base&) = delete;
@@ -70,16 +77,22 @@ class server_base {
 
   // What one wait of the serving loop saw: a new request to fetch, a
   // wake-up (shutdown), nothing before the timeout, a failed wait, or
-  // (event loop only) progress on open connections but no new request.
+  // nothing new yet but the wait ended early (the event loop advanced
+  // connections, or an accept pause ended): look again.
   enum class wait_outcome { request, woken, timed_out, failed, served };
 
   // Waits until the server socket is readable, the wake-up pipe fires (if
-  // watched), or timeout_ms passes (-1: forever).
+  // watched), or timeout_ms passes (-1: forever). While accepting is paused
+  // (see pause_accepting) the socket is not watched; when the pause ends
+  // before the timeout, the outcome is `served`: look again.
   wait_outcome wait_for_request(int timeout_ms, bool watch_wakeup) noexcept {
-    pollfd watched[2] = {{socket.fd(), POLLIN, 0}, {wakeup_.read_fd(), POLLIN, 0}};
-    int rc = detail::poll_until(watched, watch_wakeup ? 2 : 1, timeout_ms);
+    const int paused = accept_pause_left_ms();
+    int wait_ms = timeout_ms;
+    if (paused > 0 && (wait_ms < 0 || paused < wait_ms)) wait_ms = paused;
+    pollfd watched[2] = {{paused > 0 ? -1 : socket.fd(), POLLIN, 0}, {wakeup_.read_fd(), POLLIN, 0}};
+    int rc = detail::poll_until(watched, watch_wakeup ? 2 : 1, wait_ms);
     if (rc == -1) return wait_outcome::failed;
-    if (rc == 0) return wait_outcome::timed_out;
+    if (rc == 0) return wait_ms == timeout_ms ? wait_outcome::timed_out : wait_outcome::served;
     if (watch_wakeup && (watched[1].revents & POLLIN)) {
       // Drained at once: a byte without a pending request (say, from a
       // forked child's signal handler, which shares the pipe) must not
@@ -89,6 +102,24 @@ class server_base {
     }
     if (watched[0].revents & (POLLERR | POLLNVAL)) return wait_outcome::failed;
     return wait_outcome::request;
+  }
+
+  // accept() failed for want of descriptors or memory (EMFILE, ENFILE,
+  // ENOBUFS, ENOMEM): the listener stays readable, so waiting on it would
+  // spin. Accepting pauses instead — 10 ms, doubling up to 1 s while it
+  // keeps failing — and clients wait in the backlog. Returns true when this
+  // starts a new episode (worth one report).
+  bool pause_accepting() noexcept {
+    const bool first = accept_backoff_ms_ == 0;
+    accept_backoff_ms_ = first ? 10 : (accept_backoff_ms_ >= 500 ? 1000 : accept_backoff_ms_ * 2);
+    accept_resume_ms_ = detail::monotonic_ms() + accept_backoff_ms_;
+    return first;
+  }
+  void resume_accepting() noexcept { accept_backoff_ms_ = 0; accept_resume_ms_ = 0; }
+  int accept_pause_left_ms() const noexcept {
+    if (accept_resume_ms_ == 0) return 0;
+    const std::int64_t left = accept_resume_ms_ - detail::monotonic_ms();
+    return left > 0 ? static_cast<int>(left) : 0;
   }
 
   // Empties the wake-up pipe (a policy with its own wait calls this when
@@ -120,14 +151,58 @@ class server_base {
     if (allow_reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == -1)
       return failure_at("setsockopt SO_REUSEPORT");
 #endif
+    const bool unix_path = is_unix_path(server_address);
+    if (unix_path && remove_stale_unix_socket) remove_if_stale(server_address, socket_type_of(fd));
     if (::bind(fd, server_address.data(), server_address.size()) == -1) return failure_at("bind");
-    bound_path_owner_ = is_unix_path(server_address) ? ::getpid() : 0;
+    bound_path_owner_ = unix_path ? ::getpid() : 0;
+    if (unix_path && unix_socket_mode && ::chmod(server_address.as<sockaddr_un>().sun_path, *unix_socket_mode) == -1)
+      return failure_at("chmod");
     socket_address actual;
     if (::getsockname(fd, actual.data(), &actual.length_for_update()) == 0 &&
         actual.family() != AF_UNIX)  // a unix socket's own name can come back cut short
       server_address = actual;
     return {};
   }
+
+  // Takes over a socket someone else made (systemd, inetd): it must be of
+  // this server's family and type and, for a stream server, listening. The
+  // descriptor is the server's from here on, refused or not.
+  result adopt_descriptor(int fd, int family, int type) noexcept {
+    socket.reset(fd);
+    bound_path_owner_ = 0;  // its file, if any, belongs to whoever bound it
+    result woke = wakeup_.open();
+    if (!woke) return woke;
+    char what[result::message_capacity];
+    int actual_type = 0;
+    socklen_t length = sizeof actual_type;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &actual_type, &length) == -1) {
+      std::snprintf(what, sizeof what, "adopt descriptor %d", fd);
+      return result::from_errno(errno, what);
+    }
+    socket_address local;
+    if (::getsockname(fd, local.data(), &local.length_for_update()) == -1) {
+      std::snprintf(what, sizeof what, "adopt descriptor %d: getsockname", fd);
+      return result::from_errno(errno, what);
+    }
+    int listening = 0;
+    length = sizeof listening;
+    if (type == SOCK_STREAM) ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length);
+    const char* wrong = actual_type != type          ? "not of this server's socket type"
+                        : local.family() != family   ? "not of this server's address family"
+                        : type == SOCK_STREAM && !listening ? "not a listening socket"
+                                                            : nullptr;
+    if (wrong != nullptr) {
+      std::snprintf(what, sizeof what, "adopt descriptor %d: %s", fd, wrong);
+      return result::failure(what);
+    }
+    detail::set_cloexec(fd);
+    if (type == SOCK_STREAM) detail::set_nonblocking(fd, true);
+    server_address = local;
+    return {};
+  }
+
+  // For a server that only serves connections handed to it (inetd).
+  result open_without_socket() noexcept { return wakeup_.open(); }
 
   result activate_socket(int (*activate)(int, int)) noexcept {
     if (activate(socket.fd(), request_queue_size) == -1) return failure_at("listen");
@@ -163,6 +238,27 @@ class server_base {
   }
 
  private:
+  // A socket file nobody accepts on (connect() is refused) is a leftover;
+  // a live server's file, or anything that is not a socket, stays.
+  static void remove_if_stale(const socket_address& address, int type) noexcept {
+    const char* path = address.as<sockaddr_un>().sun_path;
+    struct stat info {};
+    if (::lstat(path, &info) == -1 || !S_ISSOCK(info.st_mode)) return;
+    int probe = detail::open_socket(AF_UNIX, type);
+    if (probe == -1) return;
+    int rc = detail::retry_on_eintr([&] { return ::connect(probe, address.data(), address.size()); });
+    const bool refused = rc == -1 && errno == ECONNREFUSED;
+    detail::close_descriptor(probe);
+    if (refused) ::unlink(path);
+  }
+
+  static int socket_type_of(int fd) noexcept {
+    int type = SOCK_STREAM;
+    socklen_t length = sizeof type;
+    ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length);
+    return type;
+  }
+
   static bool is_unix_path(const socket_address& address) noexcept {
     return address.family() == AF_UNIX && !address.is_unnamed() &&
            address.as<sockaddr_un>().sun_path[0] != '\0';
@@ -179,6 +275,8 @@ class server_base {
   std::atomic<bool> shutdown_requested_{false};
   detail::serving_flag serving_;
   pid_t bound_path_owner_ = 0;
+  int accept_backoff_ms_ = 0;          // 0: accepting normally
+  std::int64_t accept_resume_ms_ = 0;  // monotonic ms when a pause ends
   result construction_error_;
 };
 

@@ -17,6 +17,17 @@
 
 namespace sockserv {
 
+// Tags for the server constructors that take over an existing socket, or
+// run without one (see basic_server).
+struct adopt_socket_t {
+  explicit adopt_socket_t() = default;
+};
+inline constexpr adopt_socket_t adopt_socket{};
+struct no_socket_t {
+  explicit no_socket_t() = default;
+};
+inline constexpr no_socket_t no_socket{};
+
 // Owns one descriptor; closing is idempotent and leaves fd() == -1.
 class file_descriptor {
  public:
@@ -87,6 +98,11 @@ namespace detail {
 inline bool is_transient_fetch_error(int code) noexcept {
   return code == EAGAIN || code == EWOULDBLOCK || code == ECONNABORTED || code == EINTR ||
          code == EPROTO;
+}
+// accept() failures that mean "out of descriptors or memory": retrying at
+// once would fail again, so the server pauses accepting.
+inline bool is_resource_exhaustion(int code) noexcept {
+  return code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM;
 }
 }  // namespace detail
 

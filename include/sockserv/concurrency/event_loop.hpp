@@ -119,7 +119,7 @@ class event_loop<Poller, Capacity>::stream_mixin {
       return;
     }
     touch(slot);
-    if (free_count_ == 0) (void)poller_.modify(server.fileno(), listener_token, false, false);
+    watch_listener();
     advance(slot);
   }
 
@@ -139,6 +139,22 @@ class event_loop<Poller, Capacity>::stream_mixin {
   }
   void finish_all_requests() { wait_for_requests_in_flight(); }
 
+  // graceful_close(): the listener is closed; open connections are served
+  // until they end or the deadline comes (then server_close ends them).
+  bool drain_requests(std::int64_t deadline_ms) {
+    if (poller_ready_ && listener_fd_ >= 0) {
+      poller_.remove(listener_fd_, listener_token);
+      listener_fd_ = -1;
+      listener_watched_ = false;
+    }
+    while (poller_ready_ && active_connections() > 0) {
+      const std::int64_t left = deadline_ms - detail::monotonic_ms();
+      if (left <= 0) break;
+      if (wait_for_activity(static_cast<int>(left), false) == wait_outcome::failed) break;
+    }
+    return active_connections() == 0;
+  }
+
   // One turn of the loop: serves whatever connections are ready, expires
   // idle ones, and says whether a new connection waits to be accepted.
   wait_outcome wait_for_activity(int timeout_ms, bool watch_wakeup) {
@@ -151,7 +167,10 @@ class event_loop<Poller, Capacity>::stream_mixin {
       }
     }
     bool new_request = false, woken = false;
-    const int wait_ms = until_next_expiry(timeout_ms);
+    watch_listener();
+    int wait_ms = until_next_expiry(timeout_ms);
+    const int paused = server.accept_pause_left_ms();
+    if (paused > 0 && (wait_ms < 0 || paused < wait_ms)) wait_ms = paused;
     int ready = poller_.wait(wait_ms, [&](poll_token token, readiness r) {
       if (token == listener_token) {
         new_request = true;
@@ -166,7 +185,7 @@ class event_loop<Poller, Capacity>::stream_mixin {
     expire_idle();
     if (woken) return wait_outcome::woken;
     if (new_request) return wait_outcome::request;
-    return ready > 0 ? wait_outcome::served : wait_outcome::timed_out;
+    return (ready > 0 || wait_ms != timeout_ms) ? wait_outcome::served : wait_outcome::timed_out;
   }
 
  private:
@@ -174,12 +193,26 @@ class event_loop<Poller, Capacity>::stream_mixin {
   auto& server() noexcept { return static_cast<Server&>(*this).self(); }
   Handler& handler(poll_token slot) noexcept { return *std::launder(reinterpret_cast<Handler*>(storage_[slot])); }
 
-  result open_poller(Server& server) {
+  template <class ServerType>
+  result open_poller(ServerType& server) {
     result opened = poller_.open();
-    if (opened) opened = poller_.add(server.fileno(), listener_token, free_count_ > 0, false);
+    listener_fd_ = server.fileno();
+    listener_watched_ = false;
+    if (opened) opened = poller_.add(listener_fd_, listener_token, false, false);
     if (opened) opened = poller_.add(server.wakeup_fd(), wakeup_token, true, false);
     poller_ready_ = opened.ok();
     return opened;
+  }
+
+  // New connections are accepted while the table has a free slot and
+  // accepting is not paused (out of descriptors): otherwise they wait in
+  // the backlog, and the readable listener must not wake the loop.
+  void watch_listener() {
+    if (!poller_ready_ || listener_fd_ < 0) return;
+    const bool wanted = free_count_ > 0 && this->server().accept_pause_left_ms() == 0;
+    if (wanted == listener_watched_) return;
+    (void)poller_.modify(listener_fd_, listener_token, wanted, false);
+    listener_watched_ = wanted;
   }
 
   void serve_ready(poll_token slot, readiness r) {
@@ -274,15 +307,13 @@ class event_loop<Poller, Capacity>::stream_mixin {
   void release(poll_token slot, bool run_finish) {
     auto& server = this->server();
     Handler& h = handler(slot);
-    const bool was_full = free_count_ == 0;
     poller_.remove(fd_[slot], slot);
     fd_[slot] = -1;
     if (run_finish) (void)detail::call_hook([&] { return h.finish(); });
     server.shutdown_request(h.request);
     h.~Handler();
     free_[free_count_++] = slot;
-    if (was_full && poller_ready_ && server.fileno() >= 0)
-      (void)poller_.modify(server.fileno(), listener_token, true, false);
+    if (server.fileno() >= 0) watch_listener();
   }
 
   void refuse(request_type& request, const socket_address& client_address, const result& why) {
@@ -326,6 +357,8 @@ class event_loop<Poller, Capacity>::stream_mixin {
 
   poller_type poller_;
   bool poller_ready_ = false;
+  int listener_fd_ = -1;
+  bool listener_watched_ = false;
   int fd_[Capacity];                   // -1: slot free
   std::int64_t expiry_[Capacity] = {};  // monotonic ms, -1: no idle timeout
   std::int64_t next_expiry_ = -1;

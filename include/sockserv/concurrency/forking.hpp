@@ -9,10 +9,13 @@
 #pragma once
 
 #include "../address.hpp"
+#include "../detail/syscall.hpp"
 #include "../error.hpp"
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
+#include <csignal>
 #include <cstdio>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -65,6 +68,24 @@ struct forking {
       if (pid == 0) run_child(server, request, client_address);
       children_[count_++] = pid;
       server.close_request(request);  // the child's copy stays open
+    }
+
+    // graceful_close(): children get until the deadline to exit; those
+    // still running then are killed (SIGKILL: a child inherits the
+    // application's SIGTERM handler, which may not end it) and reaped.
+    // There is no waitpid() with a timeout, so this checks every 10 ms —
+    // only while stopping.
+    bool drain_requests(std::int64_t deadline_ms) {
+      for (;;) {
+        collect_children(false);
+        if (count_ == 0) return true;
+        const std::int64_t left = deadline_ms - detail::monotonic_ms();
+        if (left <= 0) break;
+        detail::sleep_ms(left < 10 ? static_cast<int>(left) : 10);
+      }
+      for (std::size_t i = 0; i < count_; ++i) ::kill(children_[i], SIGKILL);
+      collect_children(true);
+      return false;
     }
 
     void service_actions() { collect_children(false); }

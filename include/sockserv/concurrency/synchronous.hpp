@@ -7,7 +7,9 @@
 // (Python's ThreadingMixIn/ForkingMixIn). The mixin supplies
 // process_request, service_actions, handle_timeout,
 // wait_for_requests_in_flight (run by server_close after the socket is
-// closed) and finish_all_requests (run by the destructor), and runs each
+// closed), finish_all_requests (run by the destructor) and
+// drain_requests(deadline_ms) (graceful_close: let requests in flight end
+// until the monotonic deadline; true if they all did), and runs each
 // request with server.serve_request(). A mixin that must watch more than
 // the server socket (the event loop) also supplies
 // wait_for_activity(timeout_ms, watch_wakeup), used instead of
@@ -15,6 +17,8 @@
 #pragma once
 
 #include "../address.hpp"
+
+#include <cstdint>
 
 namespace sockserv {
 
@@ -33,6 +37,8 @@ struct synchronous {
     void handle_timeout() {}
     void wait_for_requests_in_flight() {}
     void finish_all_requests() {}
+    // graceful_close(): between requests nothing is in flight.
+    bool drain_requests(std::int64_t) { return true; }
   };
 };
 

@@ -10,11 +10,13 @@
 
 #include "../address.hpp"
 #include "../detail/pthread.hpp"
+#include "../detail/syscall.hpp"
 #include "../error.hpp"
 
 #include <cerrno>
 #include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <pthread.h>
 #include <signal.h>
 
@@ -96,6 +98,16 @@ struct threading {
       stopping_ = true;
       for (std::size_t i = 0; i < started_; ++i) workers_[i].wake.notify_one();
       if (in_flight_ == 0) join_workers_locked();
+    }
+
+    // graceful_close(): waits for every request in flight, daemon or not,
+    // until the deadline.
+    bool drain_requests(std::int64_t deadline_ms) {
+      const timespec until = detail::realtime_after_ms(deadline_ms - detail::monotonic_ms());
+      detail::lock_guard hold(lock_);
+      while (in_flight_ > 0)
+        if (!worker_freed_.wait_until(lock_, until)) break;
+      return in_flight_ == 0;
     }
 
     // Run by the server's destructor: every request, daemon or not, must be

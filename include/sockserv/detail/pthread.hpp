@@ -3,6 +3,8 @@
 // lives in libstdc++.so, which a static musl build does not have.
 #pragma once
 
+#include <cerrno>
+#include <ctime>
 #include <pthread.h>
 
 namespace sockserv::detail {
@@ -40,6 +42,11 @@ class condition {
   ~condition() { pthread_cond_destroy(&handle_); }
   // The caller holds m.
   void wait(mutex& m) noexcept { pthread_cond_wait(&handle_, m.native()); }
+  // Waits at most until the CLOCK_REALTIME time `until` (what a default
+  // condition variable measures against); false once that time has come.
+  bool wait_until(mutex& m, const timespec& until) noexcept {
+    return pthread_cond_timedwait(&handle_, m.native(), &until) != ETIMEDOUT;
+  }
   void notify_one() noexcept { pthread_cond_signal(&handle_); }
   void notify_all() noexcept { pthread_cond_broadcast(&handle_); }
 
