@@ -3,6 +3,11 @@
 //   echo_server --family tcp|udp|unix|unix-dgram --listen ADDR
 //               [--mode echo|once] [--policy sync|threading|forking|event]
 //               [--poller select|poll|epoll]   (event policy; default epoll)
+//   --listen systemd   adopt the listening socket systemd passes (LISTEN_FDS)
+//   --inetd            inetd: a stream connection on stdin is served once; a
+//                      datagram socket on stdin is served until stopped
+// SIGTERM or SIGINT stops it gracefully: no new clients, requests in flight
+// get five seconds, then exit 0.
 //               [--backlog N]   (listen backlog, request_queue_size; default 5)
 //
 // ADDR is HOST:PORT (IPv4, "localhost" or "" for any), [IPv6]:PORT, or for
@@ -29,6 +34,9 @@ namespace {
 
 enum class family { tcp, udp, unix_stream, unix_datagram };
 enum class mode { echo, once };
+// Where the server socket comes from: bound here, or handed over by a
+// service manager (systemd socket activation; inetd on descriptor 0).
+enum class socket_source { bind_address, systemd, inetd };
 
 struct options {
   family kind = family::tcp;
@@ -38,6 +46,7 @@ struct options {
   std::uint16_t port = 0;
   bool ipv6 = false;
   const char* poller = "epoll";
+  socket_source source = socket_source::bind_address;
 };
 
 // The handlers are built by the server and take no arguments: they read the
@@ -136,7 +145,6 @@ int construction_failed(const sockserv::result& failure) {
   return 1;
 }
 
-// Binds, prints the address, serves until a signal. Any server type.
 // The server object is placed in its own anonymous mapping rather than on
 // the stack: an event loop's connection table for ten thousand clients is
 // tens of megabytes, of which only the pages in use become resident.
@@ -146,8 +154,9 @@ struct mapped_server {
   Server* server = nullptr;
   mapped_server(const mapped_server&) = delete;
   mapped_server& operator=(const mapped_server&) = delete;
-  explicit mapped_server(const typename Server::endpoint& where) {
-    if (memory != MAP_FAILED) server = ::new (memory) Server(where, false);
+  template <class... Arguments>
+  explicit mapped_server(const Arguments&... arguments) {
+    if (memory != MAP_FAILED) server = ::new (memory) Server(arguments...);
   }
   ~mapped_server() {
     if (server != nullptr) server->~Server();
@@ -155,35 +164,74 @@ struct mapped_server {
   }
 };
 
+// Seconds a stop (SIGTERM, SIGINT) gives requests in flight to finish.
+constexpr double stop_deadline = 5.0;
+
+// inetd "nowait": the connection is on descriptor 0 (and 1); serve it once.
+// Nothing is printed: standard output is the client.
 template <class Server>
-int serve(const typename Server::endpoint& where) {
-  mapped_server<Server> placed(where);  // bind by hand, after setting SO_REUSEADDR
+int serve_inetd_connection() {
+  mapped_server<Server> placed(sockserv::no_socket);
+  if (placed.server == nullptr) return 1;
+  sockserv::result served = placed.server->serve_connection(0);
+  if (!served) std::fprintf(stderr, "echo_server: %s\n", served.message());
+  return served ? 0 : 1;
+}
+
+// Serves until SIGTERM/SIGINT, then stops gracefully: no new clients,
+// requests in flight get stop_deadline seconds.
+template <class Server>
+int serve_until_stopped(Server& server, bool announce) {
+  if (announce) {
+    std::printf("listening on %s\n", server.server_address.to_string().c_str());
+    std::fflush(stdout);  // whoever started us waits for this line
+  }
+  running = &server;
+  if (stop_requested) server.request_shutdown();
+  sockserv::result served = server.serve_forever();
+  running = nullptr;
+  const bool finished = server.graceful_close(stop_deadline);
+  if (!served) {
+    std::fprintf(stderr, "echo_server: %s\n", served.message());
+    return 1;
+  }
+  if (!finished) std::fprintf(stderr, "echo_server: requests still running after %.0f s were ended\n", stop_deadline);
+  return 0;
+}
+
+// Binds (or adopts the socket systemd or inetd handed over), prints the
+// address, serves until a signal. Any server type.
+template <class Server>
+int serve(const options& o, const typename Server::endpoint& where) {
+  if (o.source == socket_source::inetd) {
+    if constexpr (Server::socket_type == SOCK_STREAM) return serve_inetd_connection<Server>();
+  }
+  int handed_over = -1;
+  if (o.source == socket_source::systemd) {
+    if (sockserv::systemd_listen_fds() < 1) return usage("--listen systemd: no socket from systemd (LISTEN_FDS)");
+    handed_over = sockserv::systemd_first_fd;
+  } else if (o.source == socket_source::inetd) {
+    handed_over = 0;  // inetd "wait" mode: the bound datagram socket
+  }
+  mapped_server<Server> placed = handed_over >= 0 ? mapped_server<Server>(sockserv::adopt_socket, handed_over)
+                                                  : mapped_server<Server>(where, false);
   if (placed.server == nullptr) {
     std::perror("echo_server: mmap");
     return 1;
   }
   Server& server = *placed.server;
   if (!server) return construction_failed(server.error());
-  if constexpr (Server::address_family != AF_UNIX) server.allow_reuse_address = true;
-  server.request_queue_size = listen_backlog;
-  sockserv::result ready = server.server_bind();
-  if (ready) ready = server.server_activate();
-  if (!ready) {
-    std::fprintf(stderr, "echo_server: %s\n", ready.message());
-    return 1;
+  if (handed_over < 0) {  // bind by hand, after setting SO_REUSEADDR
+    if constexpr (Server::address_family != AF_UNIX) server.allow_reuse_address = true;
+    server.request_queue_size = listen_backlog;
+    sockserv::result ready = server.server_bind();
+    if (ready) ready = server.server_activate();
+    if (!ready) {
+      std::fprintf(stderr, "echo_server: %s\n", ready.message());
+      return 1;
+    }
   }
-  std::printf("listening on %s\n", server.server_address.to_string().c_str());
-  std::fflush(stdout);  // whoever started us waits for this line
-
-  running = &server;
-  if (stop_requested) server.request_shutdown();
-  sockserv::result served = server.serve_forever();
-  running = nullptr;
-  if (!served) {
-    std::fprintf(stderr, "echo_server: %s\n", served.message());
-    return 1;
-  }
-  return 0;
+  return serve_until_stopped(server, o.source != socket_source::inetd);
 }
 
 template <class Concurrency>
@@ -193,15 +241,15 @@ int serve_family(const options& o) {
   const inet_endpoint ip{o.host, o.port};
   switch (o.kind) {
     case family::tcp:
-      return o.ipv6 ? serve<basic_server<inet6, stream, stream_handler, Concurrency>>(ip)
-                    : serve<basic_server<inet4, stream, stream_handler, Concurrency>>(ip);
+      return o.ipv6 ? serve<basic_server<inet6, stream, stream_handler, Concurrency>>(o, ip)
+                    : serve<basic_server<inet4, stream, stream_handler, Concurrency>>(o, ip);
     case family::udp:
-      return o.ipv6 ? serve<basic_server<inet6, datagram<>, datagram_echo, Concurrency>>(ip)
-                    : serve<basic_server<inet4, datagram<>, datagram_echo, Concurrency>>(ip);
+      return o.ipv6 ? serve<basic_server<inet6, datagram<>, datagram_echo, Concurrency>>(o, ip)
+                    : serve<basic_server<inet4, datagram<>, datagram_echo, Concurrency>>(o, ip);
     case family::unix_stream:
-      return serve<basic_server<unix_socket, stream, stream_handler, Concurrency>>(o.listen);
+      return serve<basic_server<unix_socket, stream, stream_handler, Concurrency>>(o, o.listen);
     case family::unix_datagram:
-      return serve<basic_server<unix_socket, datagram<>, datagram_echo, Concurrency>>(o.listen);
+      return serve<basic_server<unix_socket, datagram<>, datagram_echo, Concurrency>>(o, o.listen);
   }
   return 2;
 }
@@ -236,6 +284,8 @@ int usage(const char* message) {
   std::fprintf(stderr,
                "usage: echo_server --family tcp|udp|unix|unix-dgram --listen ADDR\n"
                "                   [--mode echo|once] [--policy NAME] [--poller select|poll|epoll]\n"
+               "       echo_server --family F --listen systemd ...   (a socket from systemd)\n"
+               "       echo_server --family F --inetd ...            (inetd: the socket is stdin)\n"
                "                   [--backlog N]\n"
                "  ADDR: HOST:PORT, [IPv6]:PORT, or a unix socket path\n"
                "  NAME:");
@@ -272,9 +322,13 @@ int main(int argc, char** argv) {
   options o;
   const policy_entry* policy = &policies[0];
   bool have_family = false;
-  for (int i = 1; i < argc; i += 2) {
+  for (int i = 1; i < argc; ++i) {
     const char* option = argv[i];
-    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (std::strcmp(option, "--inetd") == 0) {  // the one option without a value
+      o.source = socket_source::inetd;
+      continue;
+    }
+    const char* value = i + 1 < argc ? argv[++i] : nullptr;
     if (value == nullptr) return usage("missing value after an option");
     if (std::strcmp(option, "--family") == 0) {
       have_family = true;
@@ -302,9 +356,12 @@ int main(int argc, char** argv) {
       return usage("unknown option");
     }
   }
-  if (!have_family || o.listen == nullptr) return usage("--family and --listen are required");
+  if (o.listen != nullptr && std::strcmp(o.listen, "systemd") == 0) o.source = socket_source::systemd;
+  if (!have_family || (o.listen == nullptr && o.source == socket_source::bind_address))
+    return usage("--family and --listen (or --inetd) are required");
   bool ip = o.kind == family::tcp || o.kind == family::udp;
-  if (ip && !split_host_port(o.listen, o)) return usage("--listen wants HOST:PORT or [IPv6]:PORT");
+  if (ip && o.source == socket_source::bind_address && !split_host_port(o.listen, o))
+    return usage("--listen wants HOST:PORT, [IPv6]:PORT or systemd");
   reply_mode = o.reply;
 
   server_process = ::getpid();
