@@ -90,8 +90,12 @@ $(BUILD)/tests/allocation_tests: $(BUILD)/tests/catch_main.o $(BUILD)/tests/allo
 $(BUILD)/examples $(BUILD)/tests:
 	mkdir -p $@
 
+# Process-level tests of the example programs (signals, systemd, inetd):
+# native builds only, since they exec build/examples/echo_server.
+CLI_TESTS := $(if $(TOOLCHAIN),,tests/echo_server_cli_test.py)
+
 test: $(TEST_BINARIES) $(EXAMPLES)
-	$(TEST_REFUSAL)BUILD=$(BUILD) RUN="$(RUN)" TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run_all.sh $(TEST_BINARIES)
+	$(TEST_REFUSAL)BUILD=$(BUILD) RUN="$(RUN)" TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run_all.sh $(TEST_BINARIES) $(CLI_TESTS)
 
 demo: $(EXAMPLES)
 	BUILD=$(BUILD) examples/demo.sh

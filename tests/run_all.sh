@@ -3,6 +3,8 @@
 # "N passed, M failed" — test cases over all binaries. A binary that dies
 # before printing its summary (crash, timeout) counts as one failure.
 # RUN: optional prefix (an emulator); TEST_TIMEOUT: seconds per binary.
+# A *.py argument is a process-level test script run with python3; it
+# ends with a Catch2-style summary line too.
 passed=0
 failed=0
 for binary in "$@"; do
@@ -11,7 +13,10 @@ for binary in "$@"; do
   # Into a file, not a pipe: a forked child left behind by a hung test must
   # not keep the run waiting for the pipe to close.
   # shellcheck disable=SC2086
-  timeout -k 10 "${TEST_TIMEOUT:-600}" $RUN "$binary" >"$log" 2>&1
+  case "$binary" in
+    *.py) timeout -k 10 "${TEST_TIMEOUT:-600}" python3 "$binary" >"$log" 2>&1 ;;  # a native-only script
+    *) timeout -k 10 "${TEST_TIMEOUT:-600}" $RUN "$binary" >"$log" 2>&1 ;;
+  esac
   cat "$log"
   summary=$(grep -E '^(All tests passed|test cases:)' "$log" | tail -n 1)
   case "$summary" in

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""echo_server as a service: a graceful stop on SIGTERM for every policy,
+socket activation by systemd-socket-activate, and inetd's connection on
+stdin. Runs build/examples/echo_server (BUILD from the environment) and ends
+with a Catch2-style summary line that tests/run_all.sh counts."""
+import os, signal, socket, subprocess, sys, tempfile, shutil
+
+BUILD = os.environ.get("BUILD", "build")
+SERVER = os.path.join(BUILD, "examples", "echo_server")
+TIMEOUT = 10
+results = []
+
+
+def check(name, condition, detail=""):
+    results.append(condition)
+    print(("ok     " if condition else "FAILED ") + name + ("" if condition else "  " + detail))
+
+
+def connect(address, family=socket.AF_INET):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(TIMEOUT)
+    s.connect(address)
+    return s
+
+
+def read_to_eof(s):
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def graceful_stop(policy):
+    """SIGTERM with a request in flight: it completes, the server exits 0."""
+    server = subprocess.Popen([SERVER, "--family", "tcp", "--listen", "127.0.0.1:0", "--policy", policy],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        port = int(line.rsplit(":", 1)[1])
+        c = connect(("127.0.0.1", port))
+        c.sendall(b"first\n")
+        first = c.recv(100)
+        server.send_signal(signal.SIGTERM)
+        c.sendall(b"second\n")
+        second = c.recv(100)
+        c.shutdown(socket.SHUT_WR)
+        rest = read_to_eof(c)
+        code = server.wait(TIMEOUT)
+        check("SIGTERM stops --policy %s gracefully" % policy,
+              (first, second, rest, code) == (b"first\n", b"second\n", b"", 0),
+              repr((first, second, rest, code)))
+        try:
+            connect(("127.0.0.1", port)).close()
+            check("no new clients after the stop (%s)" % policy, False, "connect succeeded")
+        except OSError:
+            check("no new clients after the stop (%s)" % policy, True)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def systemd_activation(directory):
+    """systemd-socket-activate binds, echo_server --listen systemd serves."""
+    tool = shutil.which("systemd-socket-activate")
+    if tool is None:
+        check("systemd-socket-activate is installed (Debian package systemd)", False)
+        return
+    path = os.path.join(directory, "activated.sock")
+    manager = subprocess.Popen([tool, "-l", path, SERVER, "--family", "unix", "--listen", "systemd"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        announced = manager.stdout.readline()  # "Listening on PATH as 3."
+        c = connect(path, socket.AF_UNIX)     # the first connection starts the service
+        c.sendall(b"activated\n")
+        reply = c.recv(100)
+        c.close()
+        manager.send_signal(signal.SIGTERM)   # systemd-socket-activate exec()s the service
+        code = manager.wait(TIMEOUT)
+        check("--listen systemd serves on the socket systemd-socket-activate passes",
+              "Listening on" in announced and reply == b"activated\n" and code == 0,
+              repr((announced, reply, code)))
+    finally:
+        if manager.poll() is None:
+            manager.kill()
+            manager.wait()
+
+
+def inetd_connection():
+    """inetd accepts, then runs echo_server with the connection as stdin."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    client = connect(listener.getsockname())
+    accepted, _ = listener.accept()
+    service = subprocess.Popen([SERVER, "--family", "tcp", "--inetd"], stdin=accepted, stdout=accepted)
+    accepted.close()
+    try:
+        client.sendall(b"from inetd\nsecond line\n")
+        client.shutdown(socket.SHUT_WR)
+        reply = read_to_eof(client)
+        code = service.wait(TIMEOUT)
+        check("--inetd serves the connection on stdin, then exits 0",
+              reply == b"from inetd\nsecond line\n" and code == 0, repr((reply, code)))
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
+        listener.close()
+
+
+def main():
+    for policy in ("sync", "threading", "forking", "event"):
+        graceful_stop(policy)
+    directory = tempfile.mkdtemp(prefix="sockserv-cli-")
+    try:
+        systemd_activation(directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    inetd_connection()
+    passed = sum(results)
+    failed = len(results) - passed
+    if failed:
+        print("test cases: %d | %d passed | %d failed" % (len(results), passed, failed))
+    else:
+        print("All tests passed (%d assertions in %d test cases)" % (len(results), len(results)))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
