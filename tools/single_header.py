@@ -6,8 +6,9 @@
 Starting at the umbrella header, every `#include "..."` of a project header
 is replaced by that header's text, once, at its first use, so each header
 lands after everything it depends on. `#pragma once` lines of the inlined
-headers go (the output has one of its own); system includes (`<...>`) stay
-where they are. Nothing is maintained by hand: include/ is the only source.
+headers become include guards (the output has one #pragma once of its own);
+system includes (`<...>`) stay where they are. Nothing is maintained by
+hand: include/ is the only source.
 """
 import argparse
 import os
@@ -16,6 +17,8 @@ import subprocess
 import sys
 
 QUOTED = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+OPENS = re.compile(r'^\s*#\s*if')          # #if, #ifdef, #ifndef
+CLOSES = re.compile(r'^\s*#\s*endif\b')
 PRAGMA_ONCE = re.compile(r'^\s*#\s*pragma\s+once\b')
 
 
@@ -29,20 +32,34 @@ def revision(root):
         return "unknown"
 
 
-def inline(path, root, done, stack, out):
+def guard_name(rel):
+    return "SOCKSERV_SINGLE_" + re.sub(r"[^A-Za-z0-9]", "_", rel).upper()
+
+
+def inline(path, root, state, stack, out, conditional):
+    """Appends the text of `path`, its project includes inlined.
+
+    Each header goes in once, guarded by its own macro (the #pragma once it
+    replaces). A header first reached inside an #if (say, epoll.hpp under
+    __linux__) is not taken as done: an unconditional include of it later
+    inlines it again, and the guard keeps whichever copy comes first.
+    """
     real = os.path.realpath(path)
-    if real in done:
+    if real in state["done"] or (conditional and real in state["conditional"]):
         return
     if real in stack:
         chain = " -> ".join(os.path.relpath(p, root) for p in stack + [real])
         sys.exit(f"single_header: include cycle: {chain}")
     stack.append(real)
     rel = os.path.relpath(real, root)
-    out.append(f"// ---- begin {rel} ----\n")
+    guard = guard_name(rel)
+    out.append(f"// ---- begin {rel} ----\n#ifndef {guard}\n#define {guard}\n")
     with open(real, encoding="utf-8") as source:
+        depth = 0
         for line in source:
             if PRAGMA_ONCE.match(line):
                 continue
+            depth += 1 if OPENS.match(line) else -1 if CLOSES.match(line) else 0
             match = QUOTED.match(line)
             if match:
                 target = os.path.join(os.path.dirname(real), match.group(1))
@@ -50,14 +67,14 @@ def inline(path, root, done, stack, out):
                     target = os.path.join(root, match.group(1))
                 if not os.path.exists(target):
                     sys.exit(f"single_header: {rel}: cannot find \"{match.group(1)}\"")
-                inline(target, root, done, stack, out)
+                inline(target, root, state, stack, out, conditional or depth > 0)
                 continue
             out.append(line)
     if out and not out[-1].endswith("\n"):
         out.append("\n")
-    out.append(f"// ---- end {rel} ----\n")
+    out.append(f"#endif  // {guard}\n// ---- end {rel} ----\n")
     stack.pop()
-    done.add(real)
+    state["conditional" if conditional else "done"].add(real)
 
 
 def main():
@@ -69,11 +86,12 @@ def main():
 
     root = os.path.realpath(args.root)
     body = []
-    inline(os.path.join(root, args.entry), root, set(), [], body)
+    state = {"done": set(), "conditional": set()}
+    inline(os.path.join(root, args.entry), root, state, [], body, False)
 
     # A header that the umbrella does not reach is not in the single header
     # either: say so (it may be a deliberate opt-in, so this is no error).
-    reached = {l[len("// ---- begin "):-len(" ----\n")] for l in body if l.startswith("// ---- begin ")}
+    reached = {os.path.relpath(p, root) for p in state["done"] | state["conditional"]}
     missing = []
     for dirpath, _, files in os.walk(root):
         for name in files:

@@ -7,6 +7,8 @@
 // pthread mutex and condition variable.
 #pragma once
 
+#include "pthread.hpp"  // unconditionally: the single header inlines each header once
+
 #include <atomic>
 #include <pthread.h>
 
@@ -14,8 +16,6 @@
 #include <climits>
 #include <sys/syscall.h>
 #include <unistd.h>
-#else
-#include "pthread.hpp"
 #endif
 
 namespace sockserv::detail {
