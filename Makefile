@@ -9,6 +9,7 @@
 #   make single-header    build/single/sockserv.hpp, the one file to vendor
 #   make install PREFIX=/usr/local    headers, pkg-config and CMake package
 #   make consumer-test    single header and installed copy, used as a user would
+#   make matrix     the suite with g++ and clang++, C++17 and C++20
 #   make bench      sockserv vs CPython, Asio and C -> bench/RESULTS.md (~20 min)
 #   make bench-quick      the target cells only, briefly (< 2 min) -> build/bench/quick/
 # CXX, CXXFLAGS and LDFLAGS from the command line are added to the project's
@@ -62,7 +63,7 @@ TEST_REFUSAL = $(error TOOLCHAIN=$(TOOLCHAIN) builds the examples only; run the 
 endif
 
 .PHONY: all examples tests test demo clean asan ubsan tsan
-.PHONY: packages size single-header single-header-test install install-test consumer-test
+.PHONY: matrix packages size single-header single-header-test install install-test consumer-test
 all: examples tests
 
 examples: $(EXAMPLES)
@@ -110,6 +111,17 @@ ubsan:
 	$(MAKE) test BUILD=build/ubsan OPTIMIZE='-O1 -g' CXXFLAGS='-fsanitize=undefined -fno-sanitize-recover=all $(CXXFLAGS)' LDFLAGS='-fsanitize=undefined $(LDFLAGS)'
 tsan:
 	$(MAKE) test BUILD=build/tsan OPTIMIZE='-O1 -g' CXXFLAGS='-fsanitize=thread $(CXXFLAGS)' LDFLAGS='-fsanitize=thread $(LDFLAGS)'
+
+# The suite with g++ and clang++, each as C++17 and C++20 (build/matrix-*),
+# and the examples with -fno-exceptions -fno-rtti.
+MATRIX_COMPILERS ?= g++ clang++
+MATRIX_STANDARDS ?= c++17 c++20
+matrix:
+	@for cxx in $(MATRIX_COMPILERS); do for std in $(MATRIX_STANDARDS); do \
+	  echo "== $$cxx -std=$$std"; \
+	  $(MAKE) --no-print-directory test TOOLCHAIN= CXX=$$cxx STD=$$std BUILD=build/matrix-$$cxx-$$std || exit 1; \
+	done; done
+	$(MAKE) --no-print-directory examples TOOLCHAIN= BUILD=build/matrix-noexcept CXXFLAGS='-fno-exceptions -fno-rtti $(CXXFLAGS)'
 
 # ---- Embedded targets: sizes, one vendorable header, install -------------
 
