@@ -31,6 +31,7 @@ def main():
             serving.join()
     took.sort()
     print(json.dumps({"repetitions": repetitions, "median_us": round(took[len(took) // 2], 1),
+                      "p99_us": round(took[len(took) * 99 // 100], 1),
                       "max_us": round(took[-1], 1), "mean_us": round(sum(took) / len(took), 1)}))
 
 
