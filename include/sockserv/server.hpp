@@ -25,8 +25,18 @@
 
 #include <cstdio>
 #include <type_traits>
+#include <utility>
 
 namespace sockserv {
+
+namespace detail {
+// Whether a policy mixin waits for readiness itself (the event loop).
+template <class Mixin, class = void>
+struct has_own_wait : std::false_type {};
+template <class Mixin>
+struct has_own_wait<Mixin, std::void_t<decltype(std::declval<Mixin&>().wait_for_activity(0, false))>>
+    : std::true_type {};
+}  // namespace detail
 
 template <class AddressFamily, class SocketType, class Handler, class Concurrency = synchronous,
           class Derived = void>
@@ -110,7 +120,15 @@ class basic_server : public server_base,
       wait_outcome ready = wait_step(interval_ms, true, 0);
       if (shutdown_requested()) break;
       if (ready == wait_outcome::failed) return result::from_errno(errno, "serve_forever: poll");
-      if (ready == wait_outcome::request) handle_request_noblock();
+      if (ready == wait_outcome::request) {
+        // Take what is queued, not one request per wake-up: a poll() per
+        // datagram or connection would cost as much as the request. A policy
+        // with its own wait (the event loop) takes one per turn, so that a
+        // full connection table is seen before the next accept.
+        int batch = detail::has_own_wait<policy_mixin>::value ? 1 : 64;
+        while (handle_request_noblock() && --batch > 0 && !shutdown_requested()) {
+        }
+      }
       self().service_actions();
     }
     return {};
@@ -260,19 +278,21 @@ class basic_server : public server_base,
  private:
   // One request whose arrival poll() announced; returns quietly if it is
   // gone by now (client reset before accept, another process took it).
-  void handle_request_noblock() {
+  // Returns false when nothing more is queued (or accepting has paused).
+  bool handle_request_noblock() {
     request_type request{};
     socket_address client_address;
     result fetched = self().get_request(request, client_address);
     if (!fetched) {
+      if (detail::is_transient_fetch_error(fetched.code())) return false;
       // Out of descriptors: pause accepting and report once per episode.
-      const bool report = detail::is_resource_exhaustion(fetched.code()) ? pause_accepting()
-                                                                          : !detail::is_transient_fetch_error(fetched.code());
-      if (report) self().handle_error(request, client_address, fetched.message());
-      return;
+      const bool exhausted = detail::is_resource_exhaustion(fetched.code());
+      if (!exhausted || pause_accepting()) self().handle_error(request, client_address, fetched.message());
+      return !exhausted;  // e.g. an oversized datagram: the next may be fine
     }
     resume_accepting();
     dispatch(request, client_address);
+    return true;
   }
 
   // verify_request, then process_request; a std::exception escaping the

@@ -158,6 +158,20 @@ struct datagram {
   // request.data for handle_error to inspect).
   static result get_request(int fd, receive_buffer& buffer, datagram_request& request,
                             socket_address& client) noexcept {
+    std::size_t length = 0;
+    bool truncated = false;
+#ifdef __linux__
+    // Linux: recvfrom() with MSG_TRUNC returns the datagram's real length,
+    // which tells truncation with one cheap call.
+    socklen_t address_length = client.length_for_update();
+    ssize_t n = detail::retry_on_eintr([&] {
+      return ::recvfrom(fd, buffer.bytes, MaxPacketSize, MSG_DONTWAIT | MSG_TRUNC, client.data(), &address_length);
+    });
+    if (n == -1) return result::from_errno(errno, "recvfrom");
+    client.set_size(address_length);
+    truncated = static_cast<std::size_t>(n) > MaxPacketSize;
+    length = truncated ? MaxPacketSize : static_cast<std::size_t>(n);
+#else
     iovec part{buffer.bytes, MaxPacketSize};
     msghdr message{};
     message.msg_name = client.data();
@@ -167,9 +181,12 @@ struct datagram {
     ssize_t n = detail::retry_on_eintr([&] { return ::recvmsg(fd, &message, MSG_DONTWAIT); });
     if (n == -1) return result::from_errno(errno, "recvmsg");
     client.set_size(message.msg_namelen);
-    request.data = std::string_view(buffer.bytes, static_cast<std::size_t>(n));
+    truncated = (message.msg_flags & MSG_TRUNC) != 0;
+    length = static_cast<std::size_t>(n);
+#endif
+    request.data = std::string_view(buffer.bytes, length);
     request.socket = fd;
-    if (message.msg_flags & MSG_TRUNC) {
+    if (truncated) {
       char text[96];
       std::snprintf(text, sizeof text, "datagram truncated: longer than max_packet_size (%zu bytes)",
                     MaxPacketSize);

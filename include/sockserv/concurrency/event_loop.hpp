@@ -109,6 +109,7 @@ class event_loop<Poller, Capacity>::stream_mixin {
     fd_[slot] = request.fd;
     handler.begin_request(request, client_address, server);
     result watched = poller_.add(request.fd, slot, true, false);
+    interest_[slot] = 1;  // input
     if (!watched) {  // e.g. select and a descriptor at or above FD_SETSIZE
       server.handle_error(handler.request, client_address, watched.message());
       release(slot, false);
@@ -245,7 +246,7 @@ class event_loop<Poller, Capacity>::stream_mixin {
       if (h.input_buffered() == input_before && h.eof_delivered() == eof_before) break;
     }
     const bool want_input = !h.closing() && !h.peer_finished() && h.output_room() >= Handler::reply_reserve;
-    (void)poller_.modify(fd_[slot], slot, want_input, h.output_pending() > 0);
+    watch_connection(slot, want_input, h.output_pending() > 0);
   }
 
   // Every complete message while the output has room; once the client has
@@ -271,6 +272,15 @@ class event_loop<Poller, Capacity>::stream_mixin {
     if (last.consumed > 0 && (!guarded(slot, [&] { return h.handle_message(last.message); }) || h.closing()))
       return;
     guarded(slot, [&] { return h.handle_eof(); });
+  }
+
+  // Changes what the poller watches only when it changes: for epoll each
+  // change is a system call, and most turns change nothing.
+  void watch_connection(poll_token slot, bool input, bool output) {
+    const unsigned char wanted = static_cast<unsigned char>((input ? 1 : 0) | (output ? 2 : 0));
+    if (interest_[slot] == wanted) return;
+    (void)poller_.modify(fd_[slot], slot, input, output);
+    interest_[slot] = wanted;
   }
 
   // Runs a handler hook; a failure reaches handle_error and closes the
@@ -360,6 +370,7 @@ class event_loop<Poller, Capacity>::stream_mixin {
   int listener_fd_ = -1;
   bool listener_watched_ = false;
   int fd_[Capacity];                   // -1: slot free
+  unsigned char interest_[Capacity] = {};  // what the poller watches: 1 input, 2 output
   std::int64_t expiry_[Capacity] = {};  // monotonic ms, -1: no idle timeout
   std::int64_t next_expiry_ = -1;
   poll_token free_[Capacity];

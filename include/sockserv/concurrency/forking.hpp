@@ -17,6 +17,9 @@
 #include <cstdint>
 #include <csignal>
 #include <cstdio>
+#ifdef __linux__
+#include <stdio_ext.h>  // __fpending
+#endif
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,7 +61,7 @@ struct forking {
     void process_request(request_type& request, const socket_address& client_address) {
       auto& server = static_cast<Server&>(*this).self();
       collect_children(false);
-      std::fflush(nullptr);  // or the child would print the parent's pending output again
+      flush_stdout();  // or the child would print the parent's pending output again
       pid_t pid = ::fork();
       if (pid == -1) {
         server.handle_error(request, client_address, result::from_errno(errno, "fork").message());
@@ -110,8 +113,18 @@ struct forking {
 #else
       status = server.serve_request(request, client_address) ? 0 : 1;
 #endif
-      std::fflush(nullptr);
+      flush_stdout();  // what the handler printed; _exit() flushes nothing
       ::_exit(status);  // no atexit handlers, no destructors of the parent's objects
+    }
+
+    // Only stdout is buffered by default, and flushing walks locks and
+    // touches pages that a fork then copies: flush it only when it holds
+    // something (__fpending: glibc and musl).
+    static void flush_stdout() noexcept {
+#ifdef __linux__
+      if (__fpending(stdout) == 0) return;
+#endif
+      std::fflush(stdout);
     }
 
     // waitpid for one of ours; returns 0 if it is still running, else its
