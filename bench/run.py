@@ -952,6 +952,9 @@ def machine_info():
     except (OSError, AttributeError):
         pass
     commit = first(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "-C", ROOT, "diff", "--quiet", "HEAD", "--", "include", "examples"]).returncode
+    if dirty == 1:
+        commit += " with uncommitted changes in include/ or examples/"
     return {
         "cpu": "%s, %d cores" % (cpu, os.cpu_count() or 0), "memory": mem,
         "kernel": platform.release(), "os": first(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
