@@ -14,12 +14,29 @@
 
 namespace test_support {
 
-inline std::size_t running_threads() {
+inline std::size_t listed_threads() {
   std::size_t count = 0;
   if (DIR* dir = ::opendir("/proc/self/task")) {
     while (dirent* entry = ::readdir(dir))
       if (entry->d_name[0] != '.') ++count;
     ::closedir(dir);
+  }
+  return count;
+}
+
+// Threads of this process, once the count holds still. A thread that was
+// just joined can stay listed in /proc/self/task for a moment: its exit
+// finishes after pthread_join() returns (briefly on Linux, for milliseconds
+// under qemu-user, whose host thread still cleans up). So the count is
+// read until three readings 5 ms apart agree (at most 2 s).
+inline std::size_t running_threads() {
+  std::size_t count = listed_threads();
+  int agreeing = 1;
+  for (int i = 0; i < 400 && agreeing < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const std::size_t now = listed_threads();
+    agreeing = now == count ? agreeing + 1 : 1;
+    count = now;
   }
   return count;
 }
