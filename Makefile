@@ -78,6 +78,9 @@ $(BUILD)/tests/catch_main.o: tests/catch_main.cpp | $(BUILD)/tests $(CATCH2_INCL
 $(BUILD)/tests/%.o: tests/%.cpp $(HEADERS) $(TEST_SUPPORT) | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
 	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -Itests -c $< -o $@
 
+# Replays fuzz/regressions and the seeds through the fuzz targets' checks.
+$(BUILD)/tests/fuzz_regression_test.o: $(wildcard fuzz/*.hpp)
+
 $(CATCH2_INCLUDE)/catch2:
 	@test -f $(CATCH2_DIR)/catch.hpp || { echo "no $(CATCH2_DIR)/catch.hpp: install Catch2 v2 (Debian: catch2) or set CATCH2_DIR"; exit 1; }
 	mkdir -p $(CATCH2_INCLUDE) && ln -sfn $(abspath $(CATCH2_DIR)) $@
@@ -187,6 +190,25 @@ bench bench-quick:
 	bench/setup.sh
 	$(MAKE) --no-print-directory examples TOOLCHAIN=
 	python3 bench/run.py $(if $(filter bench-quick,$@),--quick)
+
+# ---- Fuzzing: long runs, not part of make test --------------------------
+.PHONY: fuzz fuzz-build
+# make fuzz: each libFuzzer target fuzz/NAME.cpp, built with clang++ and
+# -fsanitize=fuzzer,address,undefined into build/fuzz, runs FUZZ_SECONDS
+# (default 30) from its seed corpus fuzz/corpus/NAME; FUZZ_TARGETS picks
+# some. A failing input is left in build/fuzz/crash-NAME-*: fix the bug and
+# keep the input in fuzz/regressions/NAME/, which make test replays.
+FUZZ_CXX     ?= clang++
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?= $(basename $(notdir $(wildcard fuzz/*.cpp)))
+FUZZ_FLAGS    = -std=$(STD) $(WARNINGS) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/%)
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh build/fuzz $(FUZZ_TARGETS)
+
+build/fuzz/%: fuzz/%.cpp fuzz/%.hpp fuzz/common.hpp $(HEADERS)
+	@mkdir -p build/fuzz
+	$(FUZZ_CXX) $(FUZZ_FLAGS) $< -o $@
 
 clean:
 	rm -rf build

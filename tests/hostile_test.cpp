@@ -328,6 +328,40 @@ TEST_CASE("an endless line under event_loop comes in input-buffer-sized pieces, 
   CHECK(scope.o.longest_piece == 256);
 }
 
+namespace {
+// A buffer smaller than the length header (allowed by the types).
+struct header_too_big : sockserv::event_request_handler<sockserv::length_prefix_framing<2>, 1, 64> {
+  void handle_message(std::string_view message) { write(message); }
+};
+struct header_too_big_server
+    : sockserv::basic_server<sockserv::inet4, sockserv::stream, header_too_big,
+                             sockserv::event_loop<sockserv::epoll_poller, 4>, header_too_big_server> {
+  using basic_server::basic_server;
+  void handle_error(sockserv::connection&, const sockserv::socket_address&, const char* what) {
+    if (std::strstr(what, "malformed") != nullptr) ++seen->handle_errors;
+  }
+};
+}  // namespace
+
+// Found by the framing fuzzer (fuzz/regressions/framing): the header could
+// never be whole, so the loop waited for it for ever and the client was
+// neither answered nor closed.
+TEST_CASE("event_loop: input that can never frame (header larger than the buffer) is malformed, not awaited",
+          "[hostile][long_line][event_loop]") {
+  observed scope;
+  header_too_big_server server({"127.0.0.1", 0});
+  serving_thread<header_too_big_server> loop(server);
+  sockserv::file_descriptor client = connect_to(server.server_address);
+  send_all(client.fd(), std::string("\x00\x01" "a", 3));
+  read_outcome closed = read_until_eof(client.fd());
+  CHECK(closed.eof);
+  CHECK(closed.data.empty());
+  client.reset();
+  loop.stop();
+  CHECK(scope.o.handle_errors == 1);
+  CHECK(server.active_connections() == 0);
+}
+
 // ==== 3. A client that goes away in the middle of a response ==================
 //
 // A TCP client resets (SO_LINGER {1, 0}, then close). The server's next send

@@ -38,14 +38,16 @@ struct line_framing {
 
 // Messages are a HeaderBytes big-endian length followed by that many bytes;
 // the handler sees the payload only. A declared length that could never fit
-// the input buffer is malformed; a message cut short by end of input is
-// dropped (the client went away mid-message).
+// the input buffer is malformed, and so is any input to a buffer smaller
+// than the header (else the loop would wait for a header that cannot come);
+// a message cut short by end of input is dropped (the client went away
+// mid-message).
 template <std::size_t HeaderBytes = 2>
 struct length_prefix_framing {
   static_assert(HeaderBytes == 1 || HeaderBytes == 2 || HeaderBytes == 4, "header of 1, 2 or 4 bytes");
 
   static frame extract(std::string_view input, std::size_t capacity) noexcept {
-    if (input.size() < HeaderBytes) return {};
+    if (input.size() < HeaderBytes) return {0, {}, !input.empty() && capacity < HeaderBytes};
     std::uint32_t length = 0;
     for (std::size_t i = 0; i < HeaderBytes; ++i)
       length = (length << 8) | static_cast<unsigned char>(input[i]);
