@@ -50,8 +50,9 @@ HEADERS  := $(shell find include -name '*.hpp')
 EXAMPLES := $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(wildcard examples/*.cpp))
 
 # Every tests/*_test.cpp joins one Catch2 binary, except the allocation test,
-# which replaces malloc and operator new and so gets a binary of its own.
-TEST_SOURCES  := $(filter-out tests/allocation_test.cpp,$(wildcard tests/*_test.cpp))
+# which replaces malloc and operator new and so gets a binary of its own, and
+# the soak test, which takes minutes (make soak).
+TEST_SOURCES  := $(filter-out tests/allocation_test.cpp tests/soak_test.cpp,$(wildcard tests/*_test.cpp))
 TEST_OBJECTS  := $(patsubst tests/%.cpp,$(BUILD)/tests/%.o,$(TEST_SOURCES))
 TEST_SUPPORT  := $(wildcard tests/support/*.hpp)
 TEST_BINARIES := $(BUILD)/tests/sockserv_tests $(if $(wildcard tests/allocation_test.cpp),$(BUILD)/tests/allocation_tests)
@@ -191,8 +192,17 @@ bench bench-quick:
 	$(MAKE) --no-print-directory examples TOOLCHAIN=
 	python3 bench/run.py $(if $(filter bench-quick,$@),--quick)
 
-# ---- Fuzzing: long runs, not part of make test --------------------------
-.PHONY: fuzz fuzz-build
+# ---- Soak and fuzzing: long runs, not part of make test ------------------
+# make soak: 100 000 requests under each policy (forking: 20 000) and every
+# datagram size, counting descriptors, threads and children before, during
+# and after (tests/soak_test.cpp). A few minutes.
+.PHONY: soak fuzz fuzz-build
+soak: $(BUILD)/tests/soak_tests
+	$(TEST_REFUSAL)BUILD=$(BUILD) RUN="$(RUN)" TEST_TIMEOUT=1800 SOCKSERV_TEST_WATCHDOG=900 tests/run_all.sh $<
+
+$(BUILD)/tests/soak_tests: $(BUILD)/tests/catch_main.o $(BUILD)/tests/soak_test.o
+	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(ALL_LDFLAGS)
+
 # make fuzz: each libFuzzer target fuzz/NAME.cpp, built with clang++ and
 # -fsanitize=fuzzer,address,undefined into build/fuzz, runs FUZZ_SECONDS
 # (default 30) from its seed corpus fuzz/corpus/NAME; FUZZ_TARGETS picks
