@@ -1223,8 +1223,11 @@ def render(args, out_dir, info, results, matrix, idle, allocs, size_rows, compil
 def rewrite_from_raw(args, out_dir):
     with open(os.path.join(out_dir, "raw.json")) as f:
         raw = json.load(f)
+    args.target_reps = None
     for k, v in raw.get("args", {}).items():
         setattr(args, k, v)
+    if args.target_reps is None:  # a run from before target cells had rounds of their own
+        args.target_reps = args.reps
     results = {}
     for key, runs in raw["results"].items():
         scenario, n, name = key.split("|", 2)
