@@ -70,7 +70,7 @@ all: examples tests
 examples: $(EXAMPLES)
 tests: $(TEST_BINARIES)
 
-$(BUILD)/examples/%: examples/%.cpp $(HEADERS) | $(BUILD)/examples
+$(BUILD)/examples/%: examples/%.cpp $(HEADERS) $(wildcard examples/common/*.hpp) | $(BUILD)/examples
 	$(CXX) $(ALL_CXXFLAGS) $(TOOLCHAIN_STARTFILES) $< -o $@ $(ALL_LDFLAGS)
 
 $(BUILD)/tests/catch_main.o: tests/catch_main.cpp | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2

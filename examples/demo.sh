@@ -63,6 +63,9 @@ run_limited() {
 # start_server NAME: starts build/examples/NAME on a free port and sets
 # $port once the server has printed that it listens.
 start_server() {
+  # Made here first: the background shell may not have opened it yet when
+  # the loop below first reads it.
+  : >"$work/$1.out"
   "$bin/$1" 0 >"$work/$1.out" 2>&1 &
   server_pid=$!
   ticks=0

@@ -21,6 +21,8 @@
 // 0). Exit 1: the server failed; exit 2: bad arguments.
 #include <sockserv.hpp>
 
+#include "common/text.hpp"
+
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -54,7 +56,7 @@ struct options {
 mode reply_mode = mode::echo;
 int listen_backlog = 5;  // --backlog: the server's request_queue_size
 
-char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+using common::ascii_upper;
 
 // Writes text upper-cased to a stream wfile or a datagram wfile, through a
 // small stack buffer. Always writes once: an empty datagram gets an empty
@@ -309,11 +311,7 @@ bool split_host_port(const char* text, options& o) {
   if (host_length >= sizeof o.host) return false;
   std::memcpy(o.host, host, host_length);
   o.host[host_length] = '\0';
-  char* end = nullptr;
-  unsigned long port = std::strtoul(colon + 1, &end, 10);
-  if (colon[1] == '\0' || *end != '\0' || port > 65535) return false;
-  o.port = static_cast<std::uint16_t>(port);
-  return true;
+  return common::parse_port(colon + 1, o.port);
 }
 
 }  // namespace

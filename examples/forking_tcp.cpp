@@ -5,12 +5,15 @@
 //   Server loop running in process: 4242
 //   Received: 4243: Hello World 1
 //   ...
+// The serving thread (common/seed_server.hpp) and the seed's client()
+// (common/seed_client.hpp) are shared with threaded_tcp.
 #include <sockserv.hpp>
 
+#include "common/seed_client.hpp"
+#include "common/seed_server.hpp"
+
 #include <cstdio>
-#include <cstring>
 #include <pthread.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 namespace {
@@ -27,47 +30,19 @@ struct forked_handler : sockserv::base_request_handler<sockserv::connection> {
   }
 };
 
-using forked_server = sockserv::forking_tcp_server<forked_handler>;
-
-void* serve(void* server) {
-  sockserv::result served = static_cast<forked_server*>(server)->serve_forever();
-  if (!served) std::fprintf(stderr, "serve_forever: %s\n", served.message());
-  return nullptr;
-}
-
-bool client(const sockserv::socket_address& server, const char* message) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd == -1 || ::connect(fd, server.data(), server.size()) == -1) {
-    std::perror("connect");
-    if (fd != -1) ::close(fd);
-    return false;
-  }
-  sockserv::connection sock{fd};
-  sock.sendall(message, std::strlen(message));
-  char response[1024];
-  std::ptrdiff_t n = sock.recv(response, sizeof response);
-  ::close(fd);
-  if (n <= 0) return false;
-  std::printf("Received: %.*s\n", static_cast<int>(n), response);
-  return true;
-}
-
 }  // namespace
 
 int main() {
-  forked_server server({"localhost", 0});
-  if (!server) {
-    std::fprintf(stderr, "%s\n", server.error().message());
-    return 1;
-  }
+  sockserv::forking_tcp_server<forked_handler> server({"localhost", 0});
+  if (!server) return common::failed("forking_tcp", server.error());
   pthread_t loop;
-  if (pthread_create(&loop, nullptr, serve, &server) != 0) return 1;
+  if (!common::start_serve_forever(server, loop)) return 1;
   std::printf("Server loop running in process: %d\n", static_cast<int>(::getpid()));
   std::fflush(stdout);
 
-  bool ok = client(server.server_address, "Hello World 1") &&
-            client(server.server_address, "Hello World 2") &&
-            client(server.server_address, "Hello World 3");
+  bool ok = common::client("forking_tcp", server.server_address, "Hello World 1") &&
+            common::client("forking_tcp", server.server_address, "Hello World 2") &&
+            common::client("forking_tcp", server.server_address, "Hello World 3");
 
   server.shutdown();
   pthread_join(loop, nullptr);

@@ -1,0 +1,47 @@
+// examples/common/text.hpp — small text helpers the example programs share:
+// a port number from the command line, and the few Python bytes methods
+// the seed's handlers call (upper(), strip(), rstrip(), print()).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string_view>
+
+namespace common {
+
+// Digits only, at most 65535. A loop rather than strtoul(), whose general
+// number scanner is 2.4 KiB of tcp_uppercase's 32 KiB static musl budget.
+inline bool parse_port(const char* text, std::uint16_t& port) {
+  if (*text == '\0') return false;
+  unsigned value = 0;
+  for (; *text != '\0'; ++text) {
+    if (*text < '0' || *text > '9') return false;
+    value = value * 10 + static_cast<unsigned>(*text - '0');
+    if (value > 65535) return false;
+  }
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+// ASCII only, as Python's bytes methods are.
+inline char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+inline bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+// Python's rstrip() and strip(): a view of the same bytes, nothing copied.
+inline std::string_view rstrip(std::string_view text) {
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  return text;
+}
+inline std::string_view strip(std::string_view text) {
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  return rstrip(text);
+}
+
+// Python's print() for text that has no terminating NUL: the text, then a
+// newline; with a label, the label first ("Received: " + text).
+inline void print(std::string_view text) { std::printf("%.*s\n", static_cast<int>(text.size()), text.data()); }
+inline void print(const char* label, std::string_view text) {
+  std::printf("%s%.*s\n", label, static_cast<int>(text.size()), text.data());
+}
+
+}  // namespace common
