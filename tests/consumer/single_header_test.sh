@@ -19,6 +19,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/vendor" "$work/src" "$work/examples"
 cp "$header" "$work/vendor/sockserv.hpp"
 cp "$here/hello.cpp" "$repo"/examples/*.cpp "$work/src/"
+cp -R "$repo/examples/common" "$work/src/"  # the examples' shared headers
 
 # The preprocessor must read nothing of this repository but the copy.
 # shellcheck disable=SC2086
