@@ -33,7 +33,13 @@ std::string fuzz_directory() {
 std::vector<std::string> files_in(const std::string& directory) {
   std::vector<std::string> paths;
   if (DIR* dir = ::opendir(directory.c_str())) {
+    // readdir64: a 32-bit readdir() fails with EOVERFLOW on the 64-bit
+    // directory offsets of a 64-bit host's file system (qemu-user runs).
+#ifdef __GLIBC__
+    while (dirent64* entry = ::readdir64(dir))
+#else
     while (dirent* entry = ::readdir(dir))
+#endif
       if (entry->d_name[0] != '.') paths.push_back(directory + "/" + entry->d_name);
     ::closedir(dir);
   }
