@@ -4,6 +4,7 @@
 #include "support/client.hpp"
 #include "support/descriptors.hpp"
 #include "support/processes.hpp"
+#include "support/server_kinds.hpp"
 #include "support/serving_thread.hpp"
 #include "support/temp_dir.hpp"
 
@@ -55,14 +56,7 @@ struct event_pipe {
 };
 event_pipe* events = nullptr;
 
-struct failing_handler : sockserv::stream_request_handler<> {
-  void handle() {
-    std::string_view line = rfile.readline();
-    if (line == "std\n") throw std::runtime_error("handler failed");
-    if (line == "other\n") throw 42;
-    wfile.write("served\n");
-  }
-};
+using failing_handler = test_support::line_failing_handler;
 
 struct reporting_forked_server : sockserv::forking_tcp_server<failing_handler, reporting_forked_server> {
   using base = sockserv::forking_tcp_server<failing_handler, reporting_forked_server>;

@@ -4,6 +4,7 @@
 #include "support/client.hpp"
 #include "support/descriptors.hpp"
 #include "support/processes.hpp"
+#include "support/server_kinds.hpp"
 #include "support/serving_thread.hpp"
 #include "support/temp_dir.hpp"
 
@@ -136,14 +137,7 @@ struct error_counts {
 };
 error_counts* counts = nullptr;
 
-struct failing_handler : sockserv::stream_request_handler<> {
-  void handle() {
-    std::string_view line = rfile.readline();
-    if (line == "std\n") throw std::runtime_error("handler failed");
-    if (line == "other\n") throw 42;
-    wfile.write("served\n");
-  }
-};
+using failing_handler = test_support::line_failing_handler;
 
 struct counting_threaded_server
     : sockserv::threading_tcp_server<failing_handler, counting_threaded_server> {

@@ -8,6 +8,7 @@
 
 #include <sockserv.hpp>
 
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,17 @@ namespace test_support {
 // Echoes one line back (stream).
 struct line_echo_handler : sockserv::stream_request_handler<> {
   void handle() { wfile.write(rfile.readline()); }
+};
+
+// Fails by the line it reads: "std\n" throws a std::exception, "other\n"
+// throws something else (an int), anything else is served ("served\n").
+struct line_failing_handler : sockserv::stream_request_handler<> {
+  void handle() {
+    std::string_view line = rfile.readline();
+    if (line == "std\n") throw std::runtime_error("handler failed");
+    if (line == "other\n") throw 42;
+    wfile.write("served\n");
+  }
 };
 
 // Echoes the datagram back, line by line through rfile (datagram).
