@@ -55,15 +55,6 @@ struct reset_observations {
   ~reset_observations() { idle_limit = 0; }
 };
 
-// A server with room for `backlog` clients waiting to be accepted.
-template <class Server>
-std::unique_ptr<Server> listening(int backlog = 128) {
-  auto server = std::make_unique<Server>(sockserv::inet_endpoint{"127.0.0.1", 0}, false);
-  server->request_queue_size = backlog;
-  REQUIRE(server->server_bind());
-  REQUIRE(server->server_activate());
-  return server;
-}
 
 }  // namespace
 
@@ -74,7 +65,7 @@ TEMPLATE_TEST_CASE("event_loop echoes hundreds of concurrent clients sending int
   // select watches descriptors below FD_SETSIZE only: the clients' and the
   // server's descriptors together must stay under it.
   const std::size_t clients = std::string(TestType::poller_name) == "select" ? 200 : 500;
-  auto server = listening<TestType>();
+  auto server = test_support::listening<TestType>();
   test_support::serving_thread<TestType> loop(*server);
 
   std::vector<sockserv::file_descriptor> sockets;
@@ -101,7 +92,7 @@ TEMPLATE_TEST_CASE("event_loop echoes hundreds of concurrent clients sending int
 
 TEST_CASE("event_loop: a client that does not read is held back without stalling the others", "[event_loop]") {
   reset_observations scope;
-  auto server = listening<echo_server<sockserv::epoll_poller, 16>>();
+  auto server = test_support::listening<echo_server<sockserv::epoll_poller, 16>>();
   test_support::serving_thread<echo_server<sockserv::epoll_poller, 16>> loop(*server);
 
   sockserv::file_descriptor slow = test_support::connect_to(server->server_address);
@@ -146,7 +137,7 @@ TEST_CASE("event_loop: a client that does not read is held back without stalling
 TEST_CASE("event_loop: the idle timeout closes idle clients only", "[event_loop]") {
   reset_observations scope;
   idle_limit = 0.3;
-  auto server = listening<echo_server<sockserv::poll_poller, 16>>();
+  auto server = test_support::listening<echo_server<sockserv::poll_poller, 16>>();
   test_support::serving_thread<echo_server<sockserv::poll_poller, 16>> loop(*server);
   sockserv::file_descriptor idle = test_support::connect_to(server->server_address);
   sockserv::file_descriptor busy = test_support::connect_to(server->server_address);
@@ -168,7 +159,7 @@ TEST_CASE("event_loop: the idle timeout closes idle clients only", "[event_loop]
 TEST_CASE("event_loop: with the table full, new clients wait and are served once a slot frees",
           "[event_loop]") {
   reset_observations scope;
-  auto server = listening<echo_server<sockserv::epoll_poller, 2>>();
+  auto server = test_support::listening<echo_server<sockserv::epoll_poller, 2>>();
   test_support::serving_thread<echo_server<sockserv::epoll_poller, 2>> loop(*server);
   sockserv::file_descriptor first = test_support::connect_to(server->server_address);
   sockserv::file_descriptor second = test_support::connect_to(server->server_address);
@@ -187,7 +178,7 @@ TEST_CASE("event_loop: with the table full, new clients wait and are served once
 
 TEST_CASE("event_loop: half-close, closing from the handler, and end of input", "[event_loop]") {
   reset_observations scope;
-  auto server = listening<echo_server<sockserv::epoll_poller, 8>>();
+  auto server = test_support::listening<echo_server<sockserv::epoll_poller, 8>>();
   test_support::serving_thread<echo_server<sockserv::epoll_poller, 8>> loop(*server);
   SECTION("the client half-closes: queued replies and the unterminated rest still come, then EOF") {
     sockserv::file_descriptor c = test_support::connect_to(server->server_address);
@@ -247,7 +238,7 @@ TEST_CASE("event_loop keeps the server's hooks: handle_error, verify_request", "
 TEST_CASE("event_loop: shutdown() wakes the loop at once, from a thread or a signal", "[event_loop]") {
   reset_observations scope;
   using server_type = echo_server<sockserv::poll_poller, 8>;
-  auto server = listening<server_type>();
+  auto server = test_support::listening<server_type>();
   SECTION("another thread") {
     test_support::serving_thread<server_type> loop(*server, 5.0);
     sockserv::file_descriptor c = test_support::connect_to(server->server_address);
@@ -272,7 +263,7 @@ TEST_CASE("event_loop: shutdown() wakes the loop at once, from a thread or a sig
 TEST_CASE("event_loop: server_close ends every connection and frees the table", "[event_loop]") {
   reset_observations scope;
   using server_type = echo_server<sockserv::epoll_poller, 8>;
-  auto server = listening<server_type>();
+  auto server = test_support::listening<server_type>();
   sockserv::file_descriptor c = test_support::connect_to(server->server_address);
   {
     test_support::serving_thread<server_type> loop(*server);

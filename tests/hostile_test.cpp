@@ -74,19 +74,6 @@ void record_max(std::atomic<std::size_t>& most, std::size_t value) {
   }
 }
 
-// A server listening with room for `backlog` clients waiting to be accepted.
-// The floods below are beyond the pool or the connection table, not beyond
-// the backlog: past it, Linux drops SYNs and clients retry after a second,
-// which would make "served eventually" a matter of seconds.
-template <class Server>
-std::unique_ptr<Server> listening(int backlog = 128) {
-  auto server = std::make_unique<Server>(sockserv::inet_endpoint{"127.0.0.1", 0}, false);
-  server->request_queue_size = backlog;
-  REQUIRE(server->server_bind());
-  REQUIRE(server->server_activate());
-  return server;
-}
-
 // Closes with a reset (RST) instead of a FIN: SO_LINGER {1, 0}.
 void close_with_reset(sockserv::file_descriptor& client) {
   linger reset{1, 0};
@@ -222,49 +209,22 @@ namespace {
 constexpr std::string_view slowloris_start = "GET /cgi-bin/luci HTTP/1.1 Host: router X-Slow: ";  // no '\n', ever
 }  // namespace
 
-TEST_CASE("slowloris under threading: the handler's timeout frees the worker for the next client",
-          "[hostile][slowloris][threading]") {
-  observed scope;
-  using server_type = tcp_with<one_line_echo, sockserv::threading<2>>;
-  auto server = listening<server_type>();
-  serving_thread<server_type> loop(*server);
-
-  // As many slow clients as workers, each with a request that never ends.
+namespace {
+// Holds every worker or slot with a request that never ends, then shows an
+// honest client is still served once the timeout frees one, and that each
+// slow client was dropped without a reply.
+template <class Server>
+void slowloris_then_honest_client(int capacity, observed& scope) {
+  auto server = test_support::listening<Server>();
+  serving_thread<Server> loop(*server);
   std::vector<sockserv::file_descriptor> slow;
-  for (int i = 0; i < 2; ++i) {
-    slow.push_back(connect_to(server->server_address));
-    send_all(slow.back().fd(), slowloris_start);
-  }
-  sockserv::file_descriptor honest = connect_to(server->server_address);
-  send_all(honest.fd(), "hello\n");
-  CHECK(read_line(honest.fd()) == "hello\n");  // without the timeout: never (both workers held)
-  for (auto& client : slow) {
-    read_outcome dropped = read_until_eof(client.fd());
-    CHECK(dropped.eof);
-    CHECK(dropped.data.empty());
-  }
-  slow.clear();
-  honest.reset();
-  loop.stop();
-  CHECK(scope.o.timed_out == 2);
-  CHECK(scope.o.served == 1);
-}
-
-TEST_CASE("slowloris under event_loop: the idle timeout frees the slot for the next client",
-          "[hostile][slowloris][event_loop]") {
-  observed scope;
-  using server_type = tcp_with<event_one_line, sockserv::event_loop<sockserv::epoll_poller, 4>>;
-  auto server = listening<server_type>();
-  serving_thread<server_type> loop(*server);
-
-  std::vector<sockserv::file_descriptor> slow;  // the whole table
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < capacity; ++i) {
     slow.push_back(connect_to(server->server_address));
     send_all(slow.back().fd(), slowloris_start);
   }
   sockserv::file_descriptor honest = connect_to(server->server_address);  // waits in the backlog
   send_all(honest.fd(), "hello\n");
-  CHECK(read_line(honest.fd()) == "hello\n");  // without the idle timeout: never (table full)
+  CHECK(read_line(honest.fd()) == "hello\n");  // without the timeout: never (all held)
   for (auto& client : slow) {
     read_outcome dropped = read_until_eof(client.fd());
     CHECK(dropped.eof);
@@ -273,8 +233,21 @@ TEST_CASE("slowloris under event_loop: the idle timeout frees the slot for the n
   slow.clear();
   honest.reset();
   loop.stop();
-  CHECK(scope.o.timed_out == 4);
+  CHECK(scope.o.timed_out == capacity);
   CHECK(scope.o.served == 1);
+}
+}  // namespace
+
+TEST_CASE("slowloris under threading: the handler's timeout frees the worker for the next client",
+          "[hostile][slowloris][threading]") {
+  observed scope;
+  slowloris_then_honest_client<tcp_with<one_line_echo, sockserv::threading<2>>>(2, scope);
+}
+
+TEST_CASE("slowloris under event_loop: the idle timeout frees the slot for the next client",
+          "[hostile][slowloris][event_loop]") {
+  observed scope;
+  slowloris_then_honest_client<tcp_with<event_one_line, sockserv::event_loop<sockserv::epoll_poller, 4>>>(4, scope);
 }
 
 // ==== 2. An endless line: no newline, ever =====================================
@@ -309,7 +282,7 @@ TEST_CASE("an endless line: readline(limit) returns bounded pieces, and the time
           "[hostile][long_line]") {
   observed scope;
   using server_type = tcp_with<endless_line_reader, sockserv::threading<2>>;
-  auto server = listening<server_type>();
+  auto server = test_support::listening<server_type>();
   serving_thread<server_type> loop(*server);
   sockserv::file_descriptor client = connect_to(server->server_address);
   const std::size_t sent = 1u << 20;  // 1 MiB of 'x', no newline, and the client stays
@@ -322,7 +295,7 @@ TEST_CASE("an endless line under event_loop comes in input-buffer-sized pieces, 
           "[hostile][long_line][event_loop]") {
   observed scope;
   using server_type = tcp_with<event_piece_reporter, sockserv::event_loop<sockserv::poll_poller, 4>>;
-  auto server = listening<server_type>();
+  auto server = test_support::listening<server_type>();
   serving_thread<server_type> loop(*server);
   sockserv::file_descriptor client = connect_to(server->server_address);
   // 100 000 bytes without a newline, then one: 390 pieces of 256 bytes and
@@ -508,7 +481,7 @@ namespace {
 // its timeout; the honest client after it is served only once that ran out.
 template <class Server>
 void vanished_client_is_reclaimed(observations& o) {
-  auto server = listening<Server>();
+  auto server = test_support::listening<Server>();
   serving_thread<Server> loop(*server);
   // Counted once the loop has run a turn (the event loop opens its poller then).
   REQUIRE(exchange_stream(server->server_address, "warm-up\n") == "warm-up\n");
@@ -581,7 +554,7 @@ TEST_CASE("a flood beyond the pool (threading<2>): everyone is served, the silen
           "[hostile][flood][threading]") {
   observed scope;
   using server_type = tcp_with<one_line_echo, sockserv::threading<2>>;
-  auto server = listening<server_type>();
+  auto server = test_support::listening<server_type>();
   serving_thread<server_type> loop(*server);
   flood(*server, scope.o);
   loop.stop();
@@ -592,7 +565,7 @@ TEST_CASE("a flood beyond the table (event_loop, 4 slots): everyone is served, t
           "[hostile][flood][event_loop]") {
   observed scope;
   using server_type = tcp_with<event_one_line, sockserv::event_loop<sockserv::epoll_poller, 4>>;
-  auto server = listening<server_type>();
+  auto server = test_support::listening<server_type>();
   serving_thread<server_type> loop(*server);
   flood(*server, scope.o);
   loop.stop();
@@ -811,7 +784,7 @@ TEMPLATE_TEST_CASE("event_loop under a storm of signals loses and repeats nothin
                    event_echo_server<sockserv::select_poller>) {
   observed scope;
   scoped_signal_handler on_usr1(SIGUSR1, count_signal, 0);  // no SA_RESTART
-  auto server = listening<TestType>();
+  auto server = test_support::listening<TestType>();
   serving_thread<TestType> loop(*server);
   signal_storm storm(loop.native_handle());
 

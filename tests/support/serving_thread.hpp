@@ -5,10 +5,13 @@
 // (tests/catch_main.cpp).
 #pragma once
 
+#include <catch2/catch.hpp>
+
 #include <sockserv/error.hpp>
 
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <pthread.h>
 #include <thread>
@@ -91,5 +94,17 @@ class serving_thread {
   sockserv::result outcome_;
   std::thread thread_;  // last: the thread starts once the state above exists
 };
+
+// A server bound to a kernel-chosen loopback port, listening with room for
+// `backlog` clients waiting to be accepted. (Past the backlog, Linux drops
+// SYNs and clients retry after a second: floods in the tests stay within it.)
+template <class Server>
+std::unique_ptr<Server> listening(int backlog = 128) {
+  auto server = std::make_unique<Server>(sockserv::inet_endpoint{"127.0.0.1", 0}, false);
+  server->request_queue_size = backlog;
+  REQUIRE(server->server_bind());
+  REQUIRE(server->server_activate());
+  return server;
+}
 
 }  // namespace test_support
