@@ -308,14 +308,17 @@ TEST_CASE("the counting allocator counts (or this file proves nothing)", "[alloc
   CHECK(counts.releases >= 2);
 }
 
-TEST_CASE("tcp_server: construct, serve 200 requests, close, without allocating", "[allocation]") {
+namespace {
+// Construct, serve 200 stream requests, close — all inside one window.
+template <class Server>
+void stream_server_window(const typename Server::endpoint& where) {
   session s;
   window_counts counts;
   char message[64];
   {
     counting_window window;
     {
-      sockserv::tcp_server<line_echo> server({"127.0.0.1", 0});
+      Server server(where);
       s.constructed = static_cast<bool>(server);
       server.timeout = wait_ms / 1000.0;
       for (int i = 0; i < requests && s.constructed; ++i)
@@ -325,6 +328,11 @@ TEST_CASE("tcp_server: construct, serve 200 requests, close, without allocating"
     counts = window.stop();
   }
   check(s, counts);
+}
+}  // namespace
+
+TEST_CASE("tcp_server: construct, serve 200 requests, close, without allocating", "[allocation]") {
+  stream_server_window<sockserv::tcp_server<line_echo>>({"127.0.0.1", 0});
 }
 
 TEST_CASE("udp_server: construct, serve 200 requests, close, without allocating", "[allocation]") {
@@ -351,22 +359,7 @@ TEST_CASE("udp_server: construct, serve 200 requests, close, without allocating"
 
 TEST_CASE("unix_stream_server: construct, serve 200 requests, close, without allocating", "[allocation]") {
   socket_dir dir;
-  session s;
-  window_counts counts;
-  char message[64];
-  {
-    counting_window window;
-    {
-      sockserv::unix_stream_server<line_echo> server(dir.server_path);
-      s.constructed = static_cast<bool>(server);
-      server.timeout = wait_ms / 1000.0;
-      for (int i = 0; i < requests && s.constructed; ++i)
-        one_stream_request(server, s, message, format_message(message, sizeof message, i));
-      server.server_close();
-    }
-    counts = window.stop();
-  }
-  check(s, counts);
+  stream_server_window<sockserv::unix_stream_server<line_echo>>(dir.server_path);
 }
 
 TEST_CASE("unix_datagram_server: construct, serve 200 requests, close, without allocating", "[allocation]") {
