@@ -130,7 +130,7 @@ const char* run(std::string_view stream, std::size_t piece, const model_result& 
   auto take_message = [&](std::string_view message) -> const char* {
     messages.emplace_back(message);
     const std::size_t room = h.output_room();
-    const bool taken = h.write(message);
+    const bool taken = static_cast<bool>(h.write(message));
     if (taken != (message.size() <= room)) return "write() took what did not fit, or refused what did";
     if (taken) echoed_expected += message;
     if (h.output_pending() > output_size) return "more output queued than the buffer holds";

@@ -18,6 +18,7 @@
 #include "sockserv/framing.hpp"
 #include "sockserv/handler.hpp"
 #include "sockserv/io.hpp"
+#include "sockserv/loop.hpp"
 #include "sockserv/server.hpp"
 #include "sockserv/socket.hpp"
 

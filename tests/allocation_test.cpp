@@ -400,7 +400,7 @@ namespace {
 
 struct once_event : sockserv::event_request_handler<> {
   void handle_message(std::string_view line) {
-    write(line);
+    if (!write(line)) abort();
     close();
   }
 };

@@ -33,7 +33,7 @@ struct echo_event : sockserv::event_request_handler<sockserv::line_framing<>, 25
   void handle_message(std::string_view line) {
     if (line == "boom\n") throw std::runtime_error("boom");
     if (line == "bye\n") {
-      write("bye\n");
+      if (!write("bye\n")) ++refused_writes;
       close();
       return;
     }

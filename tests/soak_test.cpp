@@ -149,7 +149,7 @@ struct line_echo : sockserv::stream_request_handler<> {
 
 struct event_line_echo : sockserv::event_request_handler<sockserv::line_framing<>, 256, 512> {
   void handle_message(std::string_view line) {
-    write(line);
+    if (!write(line)) abort();
     close();
   }
 };

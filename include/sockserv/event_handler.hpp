@@ -18,6 +18,7 @@
 #pragma once
 
 #include "detail/syscall.hpp"
+#include "loop/loop.hpp"
 #include "framing.hpp"
 #include "handler.hpp"
 
@@ -31,33 +32,92 @@
 
 namespace sockserv {
 
+class loop;
+
+// What a write to a connection did. Not ignorable: a full output buffer is
+// the one place an event server can lose data, so every caller decides.
+enum class write_status {
+  written,    // queued whole; it goes out this turn, as far as the socket takes it
+  refused,    // did not fit; nothing queued (overflow_policy::refuse)
+  dropped,    // did not fit; nothing queued, counted as dropped (overflow_policy::drop)
+  closed,     // the connection is closing or was closed for being too slow (overflow_policy::close)
+  too_large,  // larger than the whole output buffer: could never fit; nothing queued
+  stale,      // no such connection any more (a handle to a closed or reused slot)
+};
+struct [[nodiscard]] write_result {
+  write_status status = write_status::written;
+  explicit operator bool() const noexcept { return status == write_status::written; }
+};
+
+// What a write that does not fit does (per connection, per call).
+enum class overflow_policy {
+  refuse,  // report it to the writer, keep the connection
+  drop,    // lose this message (counted), keep the connection
+  close,   // the consumer is too slow: close it at once, discarding its queued output
+};
+
+// A connection's stable handle: its slot in the server's table and the
+// serial number of the connection that occupied it. A handle to a closed or
+// reused slot is detected (find() returns null, writes say `stale`).
+struct connection_id {
+  std::uint32_t slot = 0;
+  std::uint64_t serial = 0;  // 0: no connection; else unique per server
+  explicit operator bool() const noexcept { return serial != 0; }
+  std::uint64_t number() const noexcept { return serial; }
+  friend bool operator==(connection_id a, connection_id b) noexcept { return a.slot == b.slot && a.serial == b.serial; }
+  friend bool operator!=(connection_id a, connection_id b) noexcept { return !(a == b); }
+};
+
+// Counted outcomes of writes on one server.
+struct write_counters {
+  std::uint64_t refused = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t closed_slow = 0;
+};
+
+namespace detail {
+class event_connection_table;
+}
+
 // The capacity-free part of every event handler: its two buffers and the
 // byte pumping the loop does for it. One copy of this code serves every
 // buffer size.
 class event_connection {
  public:
-  // Queues data for sending. All or nothing: false (and nothing queued) if
-  // it does not fit in the room left.
-  bool write(const void* data, std::size_t size) noexcept {
-    if (size > output_room()) return false;
-    if (output_capacity_ - output_end_ < size) compact_output();
-    std::memcpy(output_ + output_end_, data, size);
-    output_end_ += size;
-    return true;
+  // Queues data for sending, all or nothing. What a write that does not fit
+  // does is `overflow` (the server's overflow_policy by default).
+  write_result write(const void* data, std::size_t size, overflow_policy when_full) noexcept;
+  write_result write(const void* data, std::size_t size) noexcept { return write(data, size, overflow); }
+  write_result write(std::string_view text) noexcept { return write(text.data(), text.size(), overflow); }
+  write_result write(std::string_view text, overflow_policy when_full) noexcept {
+    return write(text.data(), text.size(), when_full);
   }
-  bool write(std::string_view text) noexcept { return write(text.data(), text.size()); }
+
+  // What a write that does not fit does, unless the call says otherwise;
+  // set from the server's overflow_policy when the connection opens.
+  overflow_policy overflow = overflow_policy::refuse;
 
   std::size_t output_room() const noexcept { return output_capacity_ - output_pending(); }
   std::size_t output_pending() const noexcept { return output_end_ - output_begin_; }
   std::size_t input_buffered() const noexcept { return input_end_ - input_begin_; }
+  // Writes to this connection dropped for want of room (overflow_policy::drop).
+  std::uint64_t dropped_writes() const noexcept { return dropped_writes_; }
 
   // Closes the connection once the queued output is sent.
-  void close() noexcept { closing_ = true; }
-  bool closing() const noexcept { return closing_; }
+  void close() noexcept;
+  // Closes it at once, discarding queued output.
+  void abort() noexcept;
+  bool closing() const noexcept { return closing_ || aborted_; }
+  bool aborted() const noexcept { return aborted_; }
   // True once the client has shut down its sending side (half-close).
   bool peer_finished() const noexcept { return peer_finished_; }
   // True once handle_eof() has run (after the last message).
   bool eof_delivered() const noexcept { return eof_delivered_; }
+
+  // This connection's handle (for other connections, timers, posts).
+  connection_id id() const noexcept { return id_; }
+  // The loop serving this connection: for the handler's own timers.
+  sockserv::loop& loop() const noexcept { return *loop_; }
 
   // ---- used by the event loop ---------------------------------------------
   enum class receive_status { data, would_block, end, failed };
@@ -94,6 +154,14 @@ class event_connection {
     return true;
   }
 
+  // The table this connection lives in (set when it opens).
+  void attach(detail::event_connection_table& table, sockserv::loop& owner, connection_id id) noexcept {
+    table_ = &table;
+    loop_ = &owner;
+    id_ = id;
+  }
+  bool marked_changed = false;  // in the table's list of connections to flush this turn
+
   std::string_view buffered_input() const noexcept { return {input_ + input_begin_, input_buffered()}; }
   void consume_input(std::size_t count) noexcept { input_begin_ += count; }
   void mark_eof_delivered() noexcept { eof_delivered_ = true; }
@@ -114,15 +182,89 @@ class event_connection {
     output_begin_ = 0;
   }
 
+  void changed() noexcept;
+
   char* input_;
   char* output_;
   std::size_t input_capacity_, output_capacity_;
   std::size_t input_begin_ = 0, input_end_ = 0;
   std::size_t output_begin_ = 0, output_end_ = 0;
   bool closing_ = false;
+  bool aborted_ = false;
   bool peer_finished_ = false;
   bool eof_delivered_ = false;
+  std::uint64_t dropped_writes_ = 0;
+  detail::event_connection_table* table_ = nullptr;
+  sockserv::loop* loop_ = nullptr;
+  connection_id id_{};
 };
+
+namespace detail {
+// What connections see of their server's table: the list of connections
+// whose output or state changed this turn (sent at the end of the turn, so
+// a write to another connection goes out as promptly as one's own), and the
+// counters of writes that did not fit.
+class event_connection_table {
+ public:
+  write_counters writes;
+
+  void note_changed(event_connection& connection) noexcept {
+    if (connection.marked_changed || connection.id().slot == advancing_) return;
+    connection.marked_changed = true;
+    changed_[changed_count_++] = connection.id().slot;
+    if (loop_ != nullptr) loop_->defer();
+  }
+
+ protected:
+  event_connection_table(std::uint32_t* changed, sockserv::loop* owner) noexcept : changed_(changed), loop_(owner) {}
+
+  static constexpr std::uint32_t none = static_cast<std::uint32_t>(-1);
+  std::uint32_t* changed_;
+  std::size_t changed_count_ = 0;
+  std::uint32_t advancing_ = none;  // the slot being advanced now flushes itself
+  sockserv::loop* loop_;
+};
+}  // namespace detail
+
+inline write_result event_connection::write(const void* data, std::size_t size, overflow_policy when_full) noexcept {
+  if (closing()) return {write_status::closed};
+  if (size > output_capacity_) return {write_status::too_large};
+  if (size > output_room()) {
+    switch (when_full) {
+      case overflow_policy::refuse:
+        if (table_) ++table_->writes.refused;
+        return {write_status::refused};
+      case overflow_policy::drop:
+        ++dropped_writes_;
+        if (table_) ++table_->writes.dropped;
+        return {write_status::dropped};
+      case overflow_policy::close:
+        if (table_) ++table_->writes.closed_slow;
+        abort();
+        return {write_status::closed};
+    }
+  }
+  if (output_capacity_ - output_end_ < size) compact_output();
+  std::memcpy(output_ + output_end_, data, size);
+  output_end_ += size;
+  changed();
+  return {};
+}
+
+inline void event_connection::close() noexcept {
+  closing_ = true;
+  changed();
+}
+
+inline void event_connection::abort() noexcept {
+  aborted_ = true;
+  output_begin_ = output_end_ = 0;
+  changed();
+}
+
+inline void event_connection::changed() noexcept {
+  if (table_ != nullptr) table_->note_changed(*this);
+}
 
 // Framing cuts the messages (line_framing, length_prefix_framing). A
 // message is handed to handle_message() only while the output buffer has

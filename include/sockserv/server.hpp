@@ -30,6 +30,14 @@
 namespace sockserv {
 
 namespace detail {
+// Whether a shared loop serves the server (loop.add): only event_loop
+// servers can join one.
+template <class Mixin, class = void>
+struct can_join_loop : std::false_type {};
+template <class Mixin>
+struct can_join_loop<Mixin, std::void_t<decltype(std::declval<const Mixin&>().served_by_shared_loop())>>
+    : std::true_type {};
+
 // Whether a policy mixin waits for readiness itself (the event loop).
 template <class Mixin, class = void>
 struct has_own_wait : std::false_type {};
@@ -110,6 +118,8 @@ class basic_server : public server_base,
   // service_actions(): shutdown() wakes the loop at once. timeout is ignored.
   result serve_forever(double poll_interval = 0.5) {
     if (!socket.is_open()) return closed_error();
+    if (served_by_shared_loop())
+      return result::failure("serve_forever: this server was added to a shared loop; run that loop's serve_forever()");
     if (!begin_serving()) return result::failure("serve_forever: already running on another thread");
     struct stop_guard {  // releases shutdown() even if a handler's exception escapes
       basic_server& server;
@@ -120,7 +130,7 @@ class basic_server : public server_base,
       wait_outcome ready = wait_step(interval_ms, true, 0);
       if (shutdown_requested()) break;
       if (ready == wait_outcome::failed) return result::from_errno(errno, "serve_forever: poll");
-      if (ready == wait_outcome::request) {
+      if (ready == wait_outcome::request && !detail::has_own_wait<policy_mixin>::value) {
         // Take what is queued, not one request per wake-up: a poll() per
         // datagram or connection would cost as much as the request. A policy
         // with its own wait (the event loop) takes one per turn, so that a
@@ -134,6 +144,13 @@ class basic_server : public server_base,
     return {};
   }
 
+  bool served_by_shared_loop() const noexcept {
+    if constexpr (detail::can_join_loop<policy_mixin>::value)
+      return static_cast<const policy_mixin*>(this)->served_by_shared_loop();
+    else
+      return false;
+  }
+
   // Handles one request, waiting at most timeout seconds for it; if none
   // comes, calls handle_timeout() and returns.
   result handle_request() {
@@ -143,7 +160,8 @@ class basic_server : public server_base,
       const std::int64_t left = deadline < 0 ? -1 : deadline - detail::monotonic_ms();
       switch (wait_step(left < 0 && deadline >= 0 ? 0 : static_cast<int>(left), false, 0)) {
         case wait_outcome::request:
-          handle_request_noblock();
+          // A policy with its own wait (the event loop) has taken it already.
+          if constexpr (!detail::has_own_wait<policy_mixin>::value) handle_request_noblock();
           return {};
         case wait_outcome::timed_out:
           // A wait cut short (a signal, the event loop's idle expiry) is
@@ -192,6 +210,11 @@ class basic_server : public server_base,
     close_socket();
     this->wait_for_requests_in_flight();
   }
+
+  // A loop serving this server found its socket readable: fetches and
+  // dispatches one request. False when nothing more is queued (or
+  // accepting has paused).
+  bool accept_ready_request() { return handle_request_noblock(); }
 
   // ---- construction hooks -----------------------------------------------
 

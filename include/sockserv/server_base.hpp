@@ -10,6 +10,7 @@
 #include "detail/serving_flag.hpp"
 #include "detail/syscall.hpp"
 #include "error.hpp"
+#include "loop/loop.hpp"
 #include "socket.hpp"
 #include "wakeup.hpp"
 
@@ -60,6 +61,7 @@ class server_base {
   // Asks serve_forever() to return, without waiting for it. Async-signal-
   // safe: this is what a SIGTERM handler calls.
   void request_shutdown() noexcept {
+    if (loop* shared = shared_loop_.load()) return shared->request_shutdown();
     shutdown_requested_.store(true);
     wakeup_.notify();
   }
@@ -70,6 +72,7 @@ class server_base {
   // loop runs, the request stays pending: the next serve_forever() returns
   // at once, as in Python.
   void shutdown() noexcept {
+    if (loop* shared = shared_loop_.load()) return shared->shutdown();  // the loop serving it, see loop.add()
     request_shutdown();
     if (serving_.held_by_caller()) return;
     serving_.wait_until_released();
@@ -126,6 +129,10 @@ class server_base {
   // the pipe fires).
   void drain_wakeup() const noexcept { wakeup_.drain(); }
   int wakeup_fd() const noexcept { return wakeup_.read_fd(); }
+
+  // Set by loop.add(server): while a shared loop serves this server, its
+  // shutdown() and request_shutdown() stop that loop.
+  void serve_through(loop* shared) noexcept { shared_loop_.store(shared); }
 
 
  protected:
@@ -272,6 +279,7 @@ class server_base {
   }
 
   wakeup_pipe wakeup_;
+  std::atomic<loop*> shared_loop_{nullptr};
   std::atomic<bool> shutdown_requested_{false};
   detail::serving_flag serving_;
   pid_t bound_path_owner_ = 0;

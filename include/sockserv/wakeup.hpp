@@ -54,6 +54,7 @@ class wakeup_pipe {
   }
 
   int read_fd() const noexcept { return read_fd_; }
+  int write_fd() const noexcept { return write_fd_; }
 
   void close() noexcept {
     detail::close_descriptor(read_fd_);

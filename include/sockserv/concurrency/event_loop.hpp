@@ -5,13 +5,24 @@
 // event_loop<Poller, Capacity>: Poller is select_poller, poll_poller or
 // epoll_poller; Capacity is the number of connections served at once. Every
 // connection's handler (with its buffers) lives in the table inside the
-// server object, so nothing is allocated; with the table full the loop stops
-// accepting and new clients wait in the listen backlog until a slot frees.
-// A table of many connections is large: give such a server static storage.
+// server object, so nothing is allocated; with the table full the server
+// stops accepting and new clients wait in the listen backlog until a slot
+// frees. A table of many connections is large: give such a server static
+// storage.
 //
-// Stream handlers derive from event_request_handler. Datagram servers run
-// under the same loop with their ordinary datagram handlers: a datagram is
-// already a whole message and its reply never waits.
+// A server of this policy is served by a loop (loop/loop.hpp). Alone, it
+// owns one (sized for its table) and serve_forever() runs it, as before.
+// Several servers share one with loop.add(server) and loop.serve_forever():
+// then the shared loop's poller watches all their listeners and
+// connections, and a server's shutdown() stops that loop.
+//
+// Stream handlers derive from event_request_handler. A connection has a
+// stable handle (connection_id); any code on the loop's thread may find,
+// write to, close or broadcast to connections of the server, and what it
+// writes goes out at the end of the current turn, as promptly as a reply.
+// Outbound connections (connect()) are served by the same machinery.
+// Datagram servers run under the same loop with their ordinary datagram
+// handlers: a datagram is already a whole message and its reply never waits.
 #pragma once
 
 #include "../address.hpp"
@@ -19,39 +30,54 @@
 #include "../detail/syscall.hpp"
 #include "../error.hpp"
 #include "../event_handler.hpp"
-#include "../poller/poll.hpp"
-#include "../poller/select.hpp"
+#include "../loop/loop.hpp"
+#include "../loop/timer.hpp"
 #include "../server_base.hpp"
 #include "synchronous.hpp"
-#ifdef __linux__
-#include "../poller/epoll.hpp"
-#endif
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <string_view>
+#include <sys/socket.h>
 #include <type_traits>
 
 namespace sockserv {
 
-#ifdef __linux__
-template <std::size_t Capacity>
-using default_poller = epoll_poller<Capacity>;
-#else
-template <std::size_t Capacity>
-using default_poller = poll_poller<Capacity>;
-#endif
+// What broadcast() did, target by target.
+struct broadcast_result {
+  std::size_t written = 0;
+  std::size_t refused = 0;  // refused, too large, or closing
+  std::size_t dropped = 0;
+  std::size_t closed = 0;  // closed for being too slow
+  void count(write_status status) noexcept {
+    switch (status) {
+      case write_status::written: ++written; break;
+      case write_status::dropped: ++dropped; break;
+      case write_status::closed: ++closed; break;
+      default: ++refused; break;
+    }
+  }
+};
+
+// What connect() started: the new connection's handle, or why it failed at
+// once. A connection that fails later (refused, timed out) reaches
+// handle_error() and is freed.
+struct [[nodiscard]] connect_result {
+  connection_id id;
+  result error;
+  explicit operator bool() const noexcept { return error.ok(); }
+};
 
 template <template <std::size_t> class Poller = default_poller, std::size_t Capacity = 256>
 struct event_loop {
   static_assert(Capacity > 0, "the connection table needs at least one slot");
   static constexpr double default_timeout = -1;
 
-  // Tokens: connection slots are 0..Capacity-1, then the two descriptors of
-  // the server itself.
-  static constexpr poll_token listener_token = Capacity;
-  static constexpr poll_token wakeup_token = Capacity + 1;
-  using poller_type = Poller<Capacity + 2>;
+  // A lone server's own loop: its connections, its listener, its wake-up,
+  // and the loop's wake-up and signal pipe.
+  using private_loop_type = basic_loop<Poller, Capacity + 4>;
 
   template <class Server, class SocketType, class Handler>
   class stream_mixin;
@@ -63,65 +89,224 @@ struct event_loop {
                                    datagram_mixin<Server, SocketType, Handler>>;
 };
 
-// Datagrams: the synchronous pipeline, woken by the same kind of poller.
+namespace detail {
+// What both event-loop mixins share: which loop serves the server (a
+// stream server's own, or a shared one it joined) and its listener
+// watched there.
+template <class Derived>
+class loop_membership {
+ public:
+  // The loop that serves this server.
+  sockserv::loop& loop() noexcept { return *serving_loop_; }
+  bool served_by_shared_loop() const noexcept { return shared_; }
+
+ protected:
+  explicit loop_membership(sockserv::loop* own) noexcept : serving_loop_(own), own_loop_(own) {}
+
+  // Watches the listener on the serving loop while `wanted`; readable, it
+  // runs Derived's on_listener_ready().
+  void watch_listener(int fd, bool wanted) {
+    if (fd < 0 || !wanted) {
+      if (listener_.active()) (void)listener_.modify(false, false);
+      return;
+    }
+    if (!listener_.active() || listener_.fd() != fd) {
+      // A loop that cannot watch the listener (table full) still serves the
+      // connections it has; the next change of state tries again.
+      (void)listener_.start(*serving_loop_, fd, true, false,
+                            [this](readiness) { static_cast<Derived*>(this)->on_listener_ready(); });
+      return;
+    }
+    (void)listener_.modify(true, false);
+  }
+  void stop_listener() noexcept { listener_.stop(); }
+
+  void switch_loop(sockserv::loop* to) noexcept {
+    listener_.stop();
+    shared_ = to != nullptr && to != own_loop_;
+    serving_loop_ = shared_ ? to : own_loop_;
+  }
+
+ private:
+  sockserv::loop* serving_loop_;
+  sockserv::loop* own_loop_;
+  bool shared_ = false;
+  io_watcher listener_;
+};
+}  // namespace detail
+
+// Datagrams: the synchronous pipeline, woken by the same kind of poller
+// alone, or by the shared loop's.
 template <template <std::size_t> class Poller, std::size_t Capacity>
 template <class Server, class SocketType, class Handler>
-class event_loop<Poller, Capacity>::datagram_mixin : public synchronous::mixin<Server, SocketType, Handler> {
+class event_loop<Poller, Capacity>::datagram_mixin
+    : public synchronous::mixin<Server, SocketType, Handler>,
+      public detail::loop_membership<datagram_mixin<Server, SocketType, Handler>> {
  public:
-  static constexpr const char* poller_name = poller_type::name;
+  static constexpr const char* poller_name = private_loop_type::poller_type::name;
+
+  // Alone, a datagram server waits on its socket itself (server_base).
+  datagram_mixin() noexcept : detail::loop_membership<datagram_mixin>(nullptr) {}
+
+  result join_loop(sockserv::loop& shared) {
+    auto& server = static_cast<Server&>(*this).self();
+    if (!server.socket.is_open()) return result::failure("loop.add: the server socket is closed");
+    this->switch_loop(&shared);
+    server.serve_through(&shared);
+    this->watch_listener(server.fileno(), true);
+    return {};
+  }
+  void leave_loop(sockserv::loop&) {
+    static_cast<Server&>(*this).serve_through(nullptr);
+    this->switch_loop(nullptr);
+  }
+  void wait_for_requests_in_flight() { this->stop_listener(); }
+
+  // The shared loop found the socket readable: the queued datagrams (up to
+  // a batch, so other sources get their turn).
+  void on_listener_ready() {
+    auto& server = static_cast<Server&>(*this).self();
+    for (int batch = 64; batch > 0 && server.accept_ready_request(); --batch) {
+    }
+  }
 };
 
 template <template <std::size_t> class Poller, std::size_t Capacity>
 template <class Server, class SocketType, class Handler>
-class event_loop<Poller, Capacity>::stream_mixin {
+class event_loop<Poller, Capacity>::stream_mixin
+    : public detail::loop_membership<stream_mixin<Server, SocketType, Handler>>,
+      public detail::event_connection_table {
   static_assert(std::is_base_of_v<event_connection, Handler>,
                 "event_loop serves stream connections with handlers derived from event_request_handler: a "
                 "blocking handle() would stall every other connection");
+  using membership = detail::loop_membership<stream_mixin>;
+  friend membership;
 
  public:
   using request_type = typename SocketType::request_type;
   using wait_outcome = server_base::wait_outcome;
   static constexpr std::size_t connection_capacity = Capacity;
-  static constexpr const char* poller_name = poller_type::name;
+  static constexpr const char* poller_name = private_loop_type::poller_type::name;
 
-  stream_mixin() noexcept {
-    for (std::size_t i = 0; i < Capacity; ++i) {
-      fd_[i] = -1;
-      free_[i] = static_cast<poll_token>(Capacity - 1 - i);  // slot 0 first
-    }
+  // What a write that does not fit does, for connections opened from now
+  // on (each connection may change its own `overflow`).
+  overflow_policy overflow = overflow_policy::refuse;
+
+  stream_mixin() noexcept : membership(&own_loop_), detail::event_connection_table(changed_list_, &own_loop_) {
+    for (std::size_t i = 0; i < Capacity; ++i) free_[i] = static_cast<std::uint32_t>(Capacity - 1 - i);  // slot 0 first
   }
   stream_mixin(const stream_mixin&) = delete;
   stream_mixin& operator=(const stream_mixin&) = delete;
 
   std::size_t active_connections() const noexcept { return Capacity - free_count_; }
 
+  // ---- connections, by handle ---------------------------------------------
+
+  // The open connection with this handle, or null (closed, or its slot
+  // reused since).
+  Handler* find(connection_id id) noexcept {
+    if (id.slot >= Capacity || !open(id.slot) || slots_[id.slot].serial != id.serial) return nullptr;
+    return &handler(id.slot);
+  }
+
+  // Calls f(handler) for every open connection (including the one whose
+  // callback is running). f may write to or close any of them.
+  template <class F>
+  void for_each_connection(F&& f) {
+    for (std::uint32_t slot = 0; slot < Capacity; ++slot)
+      if (open(slot) && !slots_[slot].connecting) f(handler(slot));
+  }
+
+  write_result write_to(connection_id id, std::string_view data) noexcept {
+    Handler* target = find(id);
+    return target ? target->write(data) : write_result{write_status::stale};
+  }
+  write_result write_to(connection_id id, std::string_view data, overflow_policy when_full) noexcept {
+    Handler* target = find(id);
+    return target ? target->write(data, when_full) : write_result{write_status::stale};
+  }
+  // Closes it once its queued output is sent. False for a stale handle.
+  bool close_connection(connection_id id) noexcept {
+    Handler* target = find(id);
+    if (target) target->close();
+    return target != nullptr;
+  }
+
+  // Writes data to every open connection (or those for which
+  // keep(handler) is true), each under its own overflow policy or the one
+  // given. Connections already closing are skipped and counted as refused.
+  broadcast_result broadcast(std::string_view data) noexcept {
+    return broadcast_if(data, [](const Handler&) { return true; });
+  }
+  broadcast_result broadcast(std::string_view data, overflow_policy when_full) noexcept {
+    return broadcast_if(data, [](const Handler&) { return true; }, when_full);
+  }
+  template <class Keep>
+  broadcast_result broadcast_if(std::string_view data, Keep&& keep) noexcept {
+    broadcast_result outcome;
+    for_each_connection([&](Handler& h) {
+      if (keep(static_cast<const Handler&>(h))) outcome.count(h.write(data).status);
+    });
+    return outcome;
+  }
+  template <class Keep>
+  broadcast_result broadcast_if(std::string_view data, Keep&& keep, overflow_policy when_full) noexcept {
+    broadcast_result outcome;
+    for_each_connection([&](Handler& h) {
+      if (keep(static_cast<const Handler&>(h))) outcome.count(h.write(data, when_full).status);
+    });
+    return outcome;
+  }
+
+  // Opens an outbound connection to `where`, served like an accepted one:
+  // the handler's setup() runs once it is connected. Failing at once (bad
+  // address, table full) is the result; failing later (refused, no answer
+  // within timeout_seconds) goes to handle_error() and frees the slot.
+  template <class Endpoint>
+  connect_result connect(const Endpoint& where, double timeout_seconds) {
+    auto& server = this->server();
+    socket_address address;
+    result made = Server::address_family_type::parse(where, address);
+    if (!made) return {{}, made};
+    if (free_count_ == 0) return {{}, result::from_errno(ENOSPC, "connect: connection table full")};
+    int fd = detail::open_socket(Server::address_family, SOCK_STREAM);
+    if (fd == -1) return {{}, result::from_errno(errno, "connect: socket")};
+    detail::set_nonblocking(fd, true);
+    int rc = detail::retry_on_eintr([&] { return ::connect(fd, address.data(), address.size()); });
+    if (rc == -1 && errno != EINPROGRESS) {
+      result failed = connect_failure(errno, address);
+      detail::close_descriptor(fd);
+      return {{}, failed};
+    }
+    request_type request{fd};
+    const std::uint32_t slot = open_slot(request, address);
+    if (slot == none) return {{}, result::failure("connect: the connection could not be watched")};
+    (void)server;
+    slots_[slot].connecting = rc == -1;
+    if (slots_[slot].connecting) {
+      (void)slots_[slot].watcher.modify(false, true);
+      slots_[slot].interest = 2;
+      slots_[slot].deadline.start(timeout_seconds < 0 ? std::int64_t{2147483000}
+                                                      : std::int64_t{detail::to_poll_ms(timeout_seconds)});
+    } else {
+      start_connection(slot);
+    }
+    return {{slot, slots_[slot].serial}, {}};
+  }
+
+  // ---- the policy contract (see synchronous.hpp) ----------------------------
+
   // Takes the accepted connection into the table; its handler's setup()
   // runs now, handle_message() as messages arrive.
   void process_request(request_type& request, const socket_address& client_address) {
-    auto& server = this->server();
     if (free_count_ == 0) {  // not reached while the listener is unwatched at capacity
-      refuse(request, client_address, result::from_errno(ENOSPC, "event_loop: connection table full"));
+      this->server().handle_error(request, client_address,
+                                  result::from_errno(ENOSPC, "event_loop: connection table full").message());
+      this->server().shutdown_request(request);
       return;
     }
-    detail::set_nonblocking(request.fd, true);
-    const poll_token slot = free_[--free_count_];
-    Handler& handler = *::new (static_cast<void*>(storage_[slot])) Handler;
-    fd_[slot] = request.fd;
-    handler.begin_request(request, client_address, server);
-    result watched = poller_.add(request.fd, slot, true, false);
-    interest_[slot] = 1;  // input
-    if (!watched) {  // e.g. select and a descriptor at or above FD_SETSIZE
-      server.handle_error(handler.request, client_address, watched.message());
-      release(slot, false);
-      return;
-    }
-    if (!guarded(slot, [&] { return handler.setup(); })) {  // finish() does not run after a failed setup
-      release(slot, false);
-      return;
-    }
-    touch(slot);
-    watch_listener();
-    advance(slot);
+    const std::uint32_t slot = open_slot(request, client_address);
+    if (slot != none) start_connection(slot);
   }
 
   void service_actions() {}
@@ -130,120 +315,265 @@ class event_loop<Poller, Capacity>::stream_mixin {
   // server_close(): the listener is closed; every connection sends what it
   // has queued (as far as the socket takes it now) and is closed.
   void wait_for_requests_in_flight() {
-    for (poll_token slot = 0; slot < Capacity; ++slot)
-      if (fd_[slot] >= 0) {
-        handler(slot).send_pending(fd_[slot]);
-        close_connection(slot);
+    for (std::uint32_t slot = 0; slot < Capacity; ++slot)
+      if (open(slot)) {
+        if (!slots_[slot].connecting) handler(slot).send_pending(slots_[slot].fd);
+        release(slot, !slots_[slot].connecting);
       }
-    poller_.close();
-    poller_ready_ = false;
+    changed_count_ = 0;
+    this->stop_listener();
+    server_wakeup_.stop();
   }
   void finish_all_requests() { wait_for_requests_in_flight(); }
 
   // graceful_close(): the listener is closed; open connections are served
   // until they end or the deadline comes (then server_close ends them).
+  // Inside a callback of a running loop nothing can be waited for: the
+  // connections are asked to close once their output is sent, and the
+  // answer is whether none was left.
   bool drain_requests(std::int64_t deadline_ms) {
-    if (poller_ready_ && listener_fd_ >= 0) {
-      poller_.remove(listener_fd_, listener_token);
-      listener_fd_ = -1;
-      listener_watched_ = false;
+    this->stop_listener();
+    if (turning_ > 0) {
+      for_each_connection([](Handler& h) { h.close(); });
+      return active_connections() == 0;
     }
-    while (poller_ready_ && active_connections() > 0) {
+    while (active_connections() > 0) {
       const std::int64_t left = deadline_ms - detail::monotonic_ms();
       if (left <= 0) break;
-      if (wait_for_activity(static_cast<int>(left), false) == wait_outcome::failed) break;
+      if (!turn(static_cast<int>(left))) break;
     }
     return active_connections() == 0;
   }
 
-  // One turn of the loop: serves whatever connections are ready, expires
-  // idle ones, and says whether a new connection waits to be accepted.
+  // One turn of the server's own loop (serve_forever, handle_request):
+  // serves whatever connections are ready, and says whether a connection
+  // was accepted or the wake-up fired.
   wait_outcome wait_for_activity(int timeout_ms, bool watch_wakeup) {
+    if (this->served_by_shared_loop()) {
+      errno = EBUSY;
+      return wait_outcome::failed;
+    }
     auto& server = this->server();
-    if (!poller_ready_) {
-      result opened = open_poller(server);
-      if (!opened) {
-        errno = opened.code() > 0 ? opened.code() : EINVAL;
+    if (!server_wakeup_.active()) {
+      result watched = server_wakeup_.start(this->loop(), server.wakeup_fd(), true, false, [this](readiness) {
+        this->server().drain_wakeup();
+        woken_ = true;
+      });
+      if (!watched) {
+        errno = watched.code() > 0 ? watched.code() : EINVAL;
         return wait_outcome::failed;
       }
     }
-    bool new_request = false, woken = false;
-    watch_listener();
-    int wait_ms = until_next_expiry(timeout_ms);
-    const int paused = server.accept_pause_left_ms();
-    if (paused > 0 && (wait_ms < 0 || paused < wait_ms)) wait_ms = paused;
-    int ready = poller_.wait(wait_ms, [&](poll_token token, readiness r) {
-      if (token == listener_token) {
-        new_request = true;
-      } else if (token == wakeup_token) {
-        server.drain_wakeup();
-        woken = watch_wakeup;
-      } else if (token < Capacity && fd_[token] >= 0) {
-        serve_ready(token, r);
-      }
-    });
-    if (ready == -1) return wait_outcome::failed;
-    expire_idle();
-    if (woken) return wait_outcome::woken;
-    if (new_request) return wait_outcome::request;
-    return (ready > 0 || wait_ms != timeout_ms) ? wait_outcome::served : wait_outcome::timed_out;
+    update_listener();
+    woken_ = false;
+    accepted_ = 0;
+    if (!turn(timeout_ms)) return wait_outcome::failed;
+    if (woken_ && watch_wakeup) return wait_outcome::woken;
+    if (accepted_ > 0) return wait_outcome::request;
+    return wait_outcome::served;
+  }
+
+  // ---- joining a shared loop (loop.add) -------------------------------------
+  result join_loop(sockserv::loop& shared) {
+    if (&shared == &this->loop()) return {};
+    if (active_connections() > 0)
+      return result::failure("loop.add: the server already has connections on another loop");
+    server_wakeup_.stop();
+    rebind(&shared);
+    this->server().serve_through(&shared);
+    update_listener();
+    return {};
+  }
+  // Back to its own loop; its connections are closed.
+  void leave_loop(sockserv::loop& shared) {
+    if (&shared != &this->loop()) return;
+    wait_for_requests_in_flight();
+    this->server().serve_through(nullptr);
+    rebind(own_loop_);
   }
 
  private:
+  static constexpr std::uint32_t none = detail::event_connection_table::none;
+
+  struct slot_state {
+    io_watcher watcher;
+    timer deadline;  // connect timeout, then idle timeout
+    std::uint64_t serial = 0;
+    std::int64_t last_activity_ms = 0;
+    int fd = -1;  // -1: slot free
+    unsigned char interest = 0;  // what the poller watches: 1 input, 2 output
+    bool connecting = false;
+  };
+
   // The user's server type, so that its hooks (handle_error, ...) run.
   auto& server() noexcept { return static_cast<Server&>(*this).self(); }
-  Handler& handler(poll_token slot) noexcept { return *std::launder(reinterpret_cast<Handler*>(storage_[slot])); }
+  Handler& handler(std::uint32_t slot) noexcept { return *std::launder(reinterpret_cast<Handler*>(storage_[slot])); }
+  bool open(std::uint32_t slot) const noexcept { return slots_[slot].fd >= 0; }
 
-  template <class ServerType>
-  result open_poller(ServerType& server) {
-    result opened = poller_.open();
-    listener_fd_ = server.fileno();
-    listener_watched_ = false;
-    if (opened) opened = poller_.add(listener_fd_, listener_token, false, false);
-    if (opened) opened = poller_.add(server.wakeup_fd(), wakeup_token, true, false);
-    poller_ready_ = opened.ok();
-    return opened;
+  // One turn of the serving loop, counted so that a graceful drain inside
+  // a callback does not turn the loop again from within.
+  bool turn(int timeout_ms) {
+    if (!flush_hook_.active()) flush_hook_.start(this->loop(), [this] { flush_changed(); });
+    ++turning_;
+    struct done {
+      int& depth;
+      ~done() { --depth; }
+    } guard{turning_};
+    result turned = this->loop().run_once(timeout_ms);
+    if (!turned) errno = turned.code() > 0 ? turned.code() : EIO;
+    return turned.ok();
   }
 
-  // New connections are accepted while the table has a free slot and
-  // accepting is not paused (out of descriptors): otherwise they wait in
-  // the backlog, and the readable listener must not wake the loop.
-  void watch_listener() {
-    if (!poller_ready_ || listener_fd_ < 0) return;
-    const bool wanted = free_count_ > 0 && this->server().accept_pause_left_ms() == 0;
-    if (wanted == listener_watched_) return;
-    (void)poller_.modify(listener_fd_, listener_token, wanted, false);
-    listener_watched_ = wanted;
+  void rebind(sockserv::loop* to) {
+    flush_hook_.stop();
+    resume_.cancel();
+    this->switch_loop(to);
+    loop_ = &this->loop();
+    flush_hook_.start(this->loop(), [this] { flush_changed(); });
   }
 
-  void serve_ready(poll_token slot, readiness r) {
+  // The listener is watched while the table has a free slot and accepting
+  // is not paused (out of descriptors); otherwise new clients wait in the
+  // backlog and the readable listener must not wake the loop.
+  void update_listener() {
+    auto& server = this->server();
+    const int paused = server.accept_pause_left_ms();
+    this->watch_listener(server.fileno(), free_count_ > 0 && paused == 0);
+    if (paused > 0 && !resume_.armed()) {
+      resume_.bind(this->loop(), [this] { update_listener(); });
+      resume_.start(paused);
+    }
+  }
+
+  // The listener is readable: accept while there is room (a batch, so
+  // other sources get their turn).
+  void on_listener_ready() {
+    auto& server = this->server();
+    for (int batch = 16; batch > 0 && free_count_ > 0; --batch) {
+      const std::size_t before = free_count_;
+      if (!server.accept_ready_request()) break;
+      if (free_count_ < before) ++accepted_;
+    }
+    update_listener();
+  }
+
+  // Builds the handler in a free slot and watches the connection. Returns
+  // the slot, or none (the request was refused and shut down).
+  std::uint32_t open_slot(request_type& request, const socket_address& peer) {
+    auto& server = this->server();
+    detail::set_nonblocking(request.fd, true);
+    const std::uint32_t slot = free_[--free_count_];
+    slot_state& s = slots_[slot];
+#if SOCKSERV_EXCEPTIONS
+    try {
+      ::new (static_cast<void*>(storage_[slot])) Handler;
+    } catch (...) {
+      free_[free_count_++] = slot;
+      server.shutdown_request(request);
+      throw;
+    }
+#else
+    ::new (static_cast<void*>(storage_[slot])) Handler;
+#endif
     Handler& h = handler(slot);
-    if (r.writable && !h.send_pending(fd_[slot])) return close_connection(slot);
+    s.fd = request.fd;
+    s.serial = ++serial_counter_;
+    s.interest = 1;
+    s.connecting = false;
+    h.attach(*this, this->loop(), connection_id{slot, s.serial});
+    h.overflow = overflow;
+    h.begin_request(request, peer, server);
+    s.deadline.bind(this->loop(), [this, slot] { on_deadline(slot); });
+    result watched = s.watcher.start(this->loop(), request.fd, true, false,
+                                     [this, slot](readiness r) { on_ready(slot, r); });
+    if (!watched) {  // e.g. select and a descriptor at or above FD_SETSIZE
+      server.handle_error(h.request, peer, watched.message());
+      release(slot, false);
+      return none;
+    }
+    update_listener();
+    return slot;
+  }
+
+  // Connected (accepted, or an outbound connect that completed): setup(),
+  // then whatever is already there.
+  void start_connection(std::uint32_t slot) {
+    slots_[slot].connecting = false;
+    if (!guarded(slot, [&] { return handler(slot).setup(); })) {  // finish() does not run after a failed setup
+      release(slot, false);
+      return;
+    }
+    touch(slot);
+    advance(slot);
+  }
+
+  void on_ready(std::uint32_t slot, readiness r) {
+    if (!open(slot)) return;
+    if (slots_[slot].connecting) return finish_connect(slot);
+    Handler& h = handler(slot);
+    const int fd = slots_[slot].fd;
+    if (r.writable && !h.send_pending(fd)) return close_connection_now(slot);
     if (r.readable || r.failed) {
-      auto status = h.receive(fd_[slot]);
-      if (status == event_connection::receive_status::failed) return close_connection(slot);  // reset: gone
+      auto status = h.receive(fd);
+      if (status == event_connection::receive_status::failed) return close_connection_now(slot);  // reset: gone
       if (status != event_connection::receive_status::would_block) touch(slot);
     }
     advance(slot);
+  }
+
+  void finish_connect(std::uint32_t slot) {
+    int failure = 0;
+    socklen_t length = sizeof failure;
+    if (::getsockopt(slots_[slot].fd, SOL_SOCKET, SO_ERROR, &failure, &length) == -1) failure = errno;
+    if (failure == 0) {
+      slots_[slot].deadline.cancel();
+      start_connection(slot);
+      return;
+    }
+    fail_connect(slot, failure);
+  }
+
+  void fail_connect(std::uint32_t slot, int code) {
+    Handler& h = handler(slot);
+    result failed = connect_failure(code, h.client_address);
+    this->server().handle_error(h.request, h.client_address, failed.message());
+    release(slot, false);
+  }
+
+  static result connect_failure(int code, const socket_address& address) {
+    char context[result::message_capacity];
+    std::snprintf(context, sizeof context, "connect %.120s", address.to_string().c_str());
+    return result::from_errno(code, context);
   }
 
   // Hands over what can be handed over, sends what it can, closes a
   // finished connection, and sets what to wait for: input while the client
   // may send and the output has room for a reply; output while some is
   // queued. Messages held back by a full output go on once it drains.
-  void advance(poll_token slot) {
+  void advance(std::uint32_t slot) {
     Handler& h = handler(slot);
+    const std::uint32_t outer = advancing_;
+    advancing_ = slot;
+    struct restore {
+      std::uint32_t& advancing;
+      std::uint32_t previous;
+      ~restore() { advancing = previous; }
+    } guard{advancing_, outer};
     for (;;) {
-      if (h.output_pending() > 0 && !h.send_pending(fd_[slot])) return close_connection(slot);
+      if (h.aborted()) return close_connection_now(slot);
+      if (h.output_pending() > 0 && !h.send_pending(slots_[slot].fd)) return close_connection_now(slot);
       if (h.closing() || h.eof_delivered()) {
-        if (h.output_pending() == 0) return close_connection(slot);
+        if (h.output_pending() == 0) return close_connection_now(slot);
         break;
       }
       const std::size_t input_before = h.input_buffered();
       const bool eof_before = h.eof_delivered();
       deliver(slot);
-      if (fd_[slot] < 0) return;
-      if (h.input_buffered() == input_before && h.eof_delivered() == eof_before) break;
+      if (!open(slot)) return;
+      if (h.input_buffered() == input_before && h.eof_delivered() == eof_before) {
+        if (h.aborted() || (h.output_pending() > 0 && h.closing())) continue;  // closed itself meanwhile
+        break;
+      }
     }
     const bool want_input = !h.closing() && !h.peer_finished() && h.output_room() >= Handler::reply_reserve;
     watch_connection(slot, want_input, h.output_pending() > 0);
@@ -251,14 +581,14 @@ class event_loop<Poller, Capacity>::stream_mixin {
 
   // Every complete message while the output has room; once the client has
   // finished sending, the unterminated rest and then handle_eof().
-  void deliver(poll_token slot) {
+  void deliver(std::uint32_t slot) {
     Handler& h = handler(slot);
     while (!h.closing() && h.output_room() >= Handler::reply_reserve) {
       frame next = Handler::framing::extract(h.buffered_input(), Handler::input_capacity);
       if (next.malformed) {
         result bad = result::failure("event_loop: malformed message (longer than the input buffer)");
         this->server().handle_error(h.request, h.client_address, bad.message());
-        return close_connection(slot);
+        return close_connection_now(slot);
       }
       if (next.consumed == 0) break;
       h.consume_input(next.consumed);
@@ -276,18 +606,33 @@ class event_loop<Poller, Capacity>::stream_mixin {
 
   // Changes what the poller watches only when it changes: for epoll each
   // change is a system call, and most turns change nothing.
-  void watch_connection(poll_token slot, bool input, bool output) {
+  void watch_connection(std::uint32_t slot, bool input, bool output) {
+    slot_state& s = slots_[slot];
     const unsigned char wanted = static_cast<unsigned char>((input ? 1 : 0) | (output ? 2 : 0));
-    if (interest_[slot] == wanted) return;
-    (void)poller_.modify(fd_[slot], slot, input, output);
-    interest_[slot] = wanted;
+    if (s.interest == wanted) return;
+    (void)s.watcher.modify(input, output);
+    s.interest = wanted;
+  }
+
+  // At the end of each turn: the connections that callbacks wrote to or
+  // closed (other than the one each callback served) are advanced: their
+  // output is sent now and its interest armed, closes take effect.
+  void flush_changed() {
+    for (std::size_t budget = 4 * Capacity; changed_count_ > 0 && budget > 0; --budget) {
+      const std::uint32_t slot = changed_[--changed_count_];
+      if (!open(slot)) continue;
+      Handler& h = handler(slot);
+      h.marked_changed = false;
+      if (!slots_[slot].connecting) advance(slot);
+    }
+    if (changed_count_ > 0) this->loop().defer();  // a ping-pong of writes: go on next turn
   }
 
   // Runs a handler hook; a failure reaches handle_error and closes the
   // connection (after its queued output). A non-std exception closes it and
   // propagates. Returns false if the hook failed.
   template <class Hook>
-  bool guarded(poll_token slot, Hook hook) {
+  bool guarded(std::uint32_t slot, Hook hook) {
     Handler& h = handler(slot);
     result outcome;
 #if SOCKSERV_EXCEPTIONS
@@ -296,7 +641,7 @@ class event_loop<Poller, Capacity>::stream_mixin {
     } catch (const std::exception& failure) {
       outcome = result::failure(failure.what());
     } catch (...) {
-      close_connection(slot);
+      close_connection_now(slot);
       throw;
     }
 #else
@@ -310,71 +655,70 @@ class event_loop<Poller, Capacity>::stream_mixin {
     return true;
   }
 
-  void close_connection(poll_token slot) { release(slot, true); }
+  void close_connection_now(std::uint32_t slot) {
+    if (open(slot)) release(slot, true);
+  }
 
   // Stops watching the connection, runs finish() (unless setup failed),
-  // shuts it down through the server's hooks and frees the slot.
-  void release(poll_token slot, bool run_finish) {
+  // shuts it down through the server's hooks and frees the slot. The slot
+  // counts as closed from the start, so what finish() does (a broadcast, a
+  // look-up) no longer sees it.
+  void release(std::uint32_t slot, bool run_finish) {
     auto& server = this->server();
+    slot_state& s = slots_[slot];
     Handler& h = handler(slot);
-    poller_.remove(fd_[slot], slot);
-    fd_[slot] = -1;
+    s.watcher.stop();
+    s.deadline.cancel();
+    s.fd = -1;
+    h.marked_changed = false;
     if (run_finish) (void)detail::call_hook([&] { return h.finish(); });
     server.shutdown_request(h.request);
     h.~Handler();
     free_[free_count_++] = slot;
-    if (server.fileno() >= 0) watch_listener();
+    if (server.fileno() >= 0) update_listener();
   }
 
-  void refuse(request_type& request, const socket_address& client_address, const result& why) {
-    this->server().handle_error(request, client_address, why.message());
-    this->server().shutdown_request(request);
-  }
-
-  // ---- idle timeouts ------------------------------------------------------
-  void touch(poll_token slot) noexcept {
+  // ---- deadlines: connect timeout, idle timeout ---------------------------
+  // The idle timer is not restarted on every read (a heap operation per
+  // message): it fires at the old deadline and, if the connection was
+  // active meanwhile, sleeps again for the rest.
+  void touch(std::uint32_t slot) noexcept {
+    slot_state& s = slots_[slot];
     const auto& limit = handler(slot).timeout;
     if (!limit) {
-      expiry_[slot] = -1;
+      s.deadline.cancel();
       return;
     }
-    expiry_[slot] = detail::monotonic_ms() + detail::to_poll_ms(*limit);
-    if (next_expiry_ < 0 || expiry_[slot] < next_expiry_) next_expiry_ = expiry_[slot];
+    s.last_activity_ms = detail::monotonic_ms();
+    if (!s.deadline.armed()) s.deadline.start(detail::to_poll_ms(*limit));
   }
 
-  int until_next_expiry(int timeout_ms) const noexcept {
-    if (next_expiry_ < 0) return timeout_ms;
-    std::int64_t left = next_expiry_ - detail::monotonic_ms();
-    if (left < 0) left = 0;
-    return (timeout_ms < 0 || left < timeout_ms) ? static_cast<int>(left) : timeout_ms;
+  void on_deadline(std::uint32_t slot) {
+    if (!open(slot)) return;
+    slot_state& s = slots_[slot];
+    if (s.connecting) return fail_connect(slot, ETIMEDOUT);
+    const auto& limit = handler(slot).timeout;
+    if (!limit) return;
+    const std::int64_t idle = detail::monotonic_ms() - s.last_activity_ms;
+    const std::int64_t allowed = detail::to_poll_ms(*limit);
+    if (idle < allowed) return s.deadline.start(allowed - idle);
+    close_connection_now(slot);
   }
 
-  // next_expiry_ is a lower bound (activity only pushes deadlines later):
-  // the table is scanned only once it has passed.
-  void expire_idle() {
-    if (next_expiry_ < 0) return;
-    const std::int64_t now = detail::monotonic_ms();
-    if (now < next_expiry_) return;
-    next_expiry_ = -1;
-    for (poll_token slot = 0; slot < Capacity; ++slot) {
-      if (fd_[slot] < 0 || expiry_[slot] < 0) continue;
-      if (expiry_[slot] <= now)
-        close_connection(slot);
-      else if (next_expiry_ < 0 || expiry_[slot] < next_expiry_)
-        next_expiry_ = expiry_[slot];
-    }
-  }
-
-  poller_type poller_;
-  bool poller_ready_ = false;
-  int listener_fd_ = -1;
-  bool listener_watched_ = false;
-  int fd_[Capacity];                   // -1: slot free
-  unsigned char interest_[Capacity] = {};  // what the poller watches: 1 input, 2 output
-  std::int64_t expiry_[Capacity] = {};  // monotonic ms, -1: no idle timeout
-  std::int64_t next_expiry_ = -1;
-  poll_token free_[Capacity];
+  // Declared first, so destroyed last: the table's watchers and timers go
+  // before the loop they are linked into.
+  private_loop_type own_loop_;
+  slot_state slots_[Capacity];
+  std::uint32_t free_[Capacity];
   std::size_t free_count_ = Capacity;
+  std::uint32_t changed_list_[Capacity];
+  std::uint64_t serial_counter_ = 0;
+  io_watcher server_wakeup_;  // the server's own wake-up, on its own loop
+  timer resume_;              // the end of an accept pause
+  turn_hook flush_hook_;
+  bool woken_ = false;
+  std::size_t accepted_ = 0;
+  int turning_ = 0;
   // Handlers are built in place on accept; left uninitialised so that an
   // unused slot costs no resident memory.
   alignas(Handler) unsigned char storage_[Capacity][sizeof(Handler)];

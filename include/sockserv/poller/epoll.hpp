@@ -31,6 +31,9 @@ class epoll_poller {
     if (epoll_fd_ == -1) return result::from_errno(errno, "epoll_create1");
     return {};
   }
+  // The epoll descriptor: readable whenever a watched descriptor is ready,
+  // which is how a host loop embeds this one.
+  int fd() const noexcept { return epoll_fd_; }
   void close() noexcept {
     detail::close_descriptor(epoll_fd_);
     epoll_fd_ = -1;
