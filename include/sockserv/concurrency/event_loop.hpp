@@ -48,9 +48,9 @@ namespace sockserv {
 // What broadcast() did, target by target.
 struct broadcast_result {
   std::size_t written = 0;
-  std::size_t refused = 0;  // refused, too large, or closing
+  std::size_t refused = 0;  // refused, or too large
   std::size_t dropped = 0;
-  std::size_t closed = 0;  // closed for being too slow
+  std::size_t closed = 0;  // closing already, or closed now for being too slow
   void count(write_status status) noexcept {
     switch (status) {
       case write_status::written: ++written; break;
@@ -234,7 +234,7 @@ class event_loop<Poller, Capacity>::stream_mixin
 
   // Writes data to every open connection (or those for which
   // keep(handler) is true), each under its own overflow policy or the one
-  // given. Connections already closing are skipped and counted as refused.
+  // given. Connections already closing are not written to (counted as closed).
   broadcast_result broadcast(std::string_view data) noexcept {
     return broadcast_if(data, [](const Handler&) { return true; });
   }
@@ -389,7 +389,7 @@ class event_loop<Poller, Capacity>::stream_mixin
     if (&shared != &this->loop()) return;
     wait_for_requests_in_flight();
     this->server().serve_through(nullptr);
-    rebind(own_loop_);
+    rebind(&own_loop_);
   }
 
  private:
