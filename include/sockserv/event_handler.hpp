@@ -281,9 +281,17 @@ class event_request_handler : public base_request_handler<connection>, public ev
   static constexpr std::size_t output_capacity = OutputSize;
   static constexpr std::size_t reply_reserve = InputSize < OutputSize ? InputSize : OutputSize;
 
-  // Seconds a connection may stay idle (nothing received) before the loop
-  // closes it; unset = never.
+  // Deadlines, in seconds, each unset by default (= never); set them in the
+  // constructor or setup(). A connection past any of them is closed (and
+  // counted as timed out):
+  //   timeout               — idle: nothing received for this long;
+  //   first_message_timeout — no complete message yet, this long after it
+  //                           opened (a client trickling bytes keeps a slot
+  //                           past the idle timeout, not past this);
+  //   lifetime              — open this long, however busy.
   std::optional<double> timeout;
+  std::optional<double> first_message_timeout;
+  std::optional<double> lifetime;
 
   // Deliberately leaves the buffers uninitialised: an idle connection
   // costs the pages it touches, not its whole capacity.

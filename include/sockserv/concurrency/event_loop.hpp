@@ -399,10 +399,12 @@ class event_loop<Poller, Capacity>::stream_mixin
     io_watcher watcher;
     timer deadline;  // connect timeout, then idle timeout
     std::uint64_t serial = 0;
+    std::int64_t opened_ms = 0;
     std::int64_t last_activity_ms = 0;
     int fd = -1;  // -1: slot free
     unsigned char interest = 0;  // what the poller watches: 1 input, 2 output
     bool connecting = false;
+    bool got_message = false;  // a complete message has been handed over
   };
 
   // The user's server type, so that its hooks (handle_error, ...) run.
@@ -480,6 +482,7 @@ class event_loop<Poller, Capacity>::stream_mixin
     s.serial = ++serial_counter_;
     s.interest = 1;
     s.connecting = false;
+    s.got_message = false;
     h.attach(*this, this->loop(), connection_id{slot, s.serial});
     h.overflow = overflow;
     h.begin_request(request, peer, server);
@@ -499,6 +502,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   // then whatever is already there.
   void start_connection(std::uint32_t slot) {
     slots_[slot].connecting = false;
+    slots_[slot].opened_ms = detail::monotonic_ms();
     if (!guarded(slot, [&] { return handler(slot).setup(); })) {  // finish() does not run after a failed setup
       release(slot, false);
       return;
@@ -571,7 +575,7 @@ class event_loop<Poller, Capacity>::stream_mixin
       deliver(slot);
       if (!open(slot)) return;
       if (h.input_buffered() == input_before && h.eof_delivered() == eof_before) {
-        if (h.aborted() || (h.output_pending() > 0 && h.closing())) continue;  // closed itself meanwhile
+        if (h.closing()) continue;  // closed meanwhile: the top of the loop ends it
         break;
       }
     }
@@ -585,13 +589,15 @@ class event_loop<Poller, Capacity>::stream_mixin
     Handler& h = handler(slot);
     while (!h.closing() && h.output_room() >= Handler::reply_reserve) {
       frame next = Handler::framing::extract(h.buffered_input(), Handler::input_capacity);
-      if (next.malformed) {
+      if (next.malformed) {  // the replies already queued still go out, then it closes
         result bad = result::failure("event_loop: malformed message (longer than the input buffer)");
         this->server().handle_error(h.request, h.client_address, bad.message());
-        return close_connection_now(slot);
+        h.close();
+        return;
       }
       if (next.consumed == 0) break;
       h.consume_input(next.consumed);
+      slots_[slot].got_message = true;
       if (!guarded(slot, [&] { return h.handle_message(next.message); })) return;
     }
     if (h.closing() || !h.peer_finished() || h.eof_delivered() || h.output_room() < Handler::reply_reserve)
@@ -599,6 +605,7 @@ class event_loop<Poller, Capacity>::stream_mixin
     frame last = Handler::framing::extract_at_eof(h.buffered_input());
     h.consume_input(h.input_buffered());
     h.mark_eof_delivered();
+    if (last.consumed > 0) slots_[slot].got_message = true;
     if (last.consumed > 0 && (!guarded(slot, [&] { return h.handle_message(last.message); }) || h.closing()))
       return;
     guarded(slot, [&] { return h.handle_eof(); });
@@ -678,30 +685,50 @@ class event_loop<Poller, Capacity>::stream_mixin
     if (server.fileno() >= 0) update_listener();
   }
 
-  // ---- deadlines: connect timeout, idle timeout ---------------------------
-  // The idle timer is not restarted on every read (a heap operation per
-  // message): it fires at the old deadline and, if the connection was
-  // active meanwhile, sleeps again for the rest.
+  // ---- deadlines: connect timeout; idle, first-message and lifetime ------
+  // One timer per slot stands for all of them. It is not restarted on every
+  // read (a heap operation per message): it fires at the earliest deadline
+  // known when it was set and, if activity moved that deadline, sleeps
+  // again for the rest.
   void touch(std::uint32_t slot) noexcept {
     slot_state& s = slots_[slot];
-    const auto& limit = handler(slot).timeout;
-    if (!limit) {
-      s.deadline.cancel();
-      return;
-    }
     s.last_activity_ms = detail::monotonic_ms();
-    if (!s.deadline.armed()) s.deadline.start(detail::to_poll_ms(*limit));
+    if (!s.deadline.armed()) arm_deadline(slot, s.last_activity_ms);
+  }
+
+  // Milliseconds from `now` until the earliest deadline (0: passed), or -1
+  // if the connection has none.
+  std::int64_t until_deadline(std::uint32_t slot, std::int64_t now) noexcept {
+    const slot_state& s = slots_[slot];
+    const Handler& h = handler(slot);
+    std::int64_t earliest = -1;
+    auto consider = [&](const std::optional<double>& seconds, std::int64_t from) {
+      if (!seconds) return;
+      const std::int64_t at = from + detail::to_poll_ms(*seconds);
+      if (earliest < 0 || at < earliest) earliest = at;
+    };
+    consider(h.timeout, s.last_activity_ms);
+    if (!s.got_message) consider(h.first_message_timeout, s.opened_ms);
+    consider(h.lifetime, s.opened_ms);
+    if (earliest < 0) return -1;
+    return earliest > now ? earliest - now : 0;
+  }
+
+  void arm_deadline(std::uint32_t slot, std::int64_t now) noexcept {
+    const std::int64_t left = until_deadline(slot, now);
+    if (left < 0)
+      slots_[slot].deadline.cancel();
+    else
+      slots_[slot].deadline.start(left);
   }
 
   void on_deadline(std::uint32_t slot) {
     if (!open(slot)) return;
-    slot_state& s = slots_[slot];
-    if (s.connecting) return fail_connect(slot, ETIMEDOUT);
-    const auto& limit = handler(slot).timeout;
-    if (!limit) return;
-    const std::int64_t idle = detail::monotonic_ms() - s.last_activity_ms;
-    const std::int64_t allowed = detail::to_poll_ms(*limit);
-    if (idle < allowed) return s.deadline.start(allowed - idle);
+    if (slots_[slot].connecting) return fail_connect(slot, ETIMEDOUT);
+    const std::int64_t now = detail::monotonic_ms();
+    const std::int64_t left = until_deadline(slot, now);
+    if (left < 0) return;
+    if (left > 0) return slots_[slot].deadline.start(left);
     close_connection_now(slot);
   }
 
