@@ -1,15 +1,18 @@
 // bench/loop/fanout_client.cpp — load generator of the broadcast benchmark.
 //
 //   fanout_client --connect HOST:PORT [--subscribers N] [--size BYTES]
-//                 [--window W] [--warmup S] [--duration S]
+//                 [--window W] [--batch B] [--warmup S] [--duration S]
 //
 // Opens N subscriber connections and one sender to a chat-pattern server
 // (every line a client sends goes to every other client), all on one
 // thread through epoll. Start: the sender sends probe lines until every
 // subscriber has received the same probe, so each is known to be served.
-// Then the sender sends numbered SIZE-byte messages, at most W of them not
-// yet received by every subscriber (a closed loop over the whole room: the
-// server's output queues never grow beyond W messages). Each subscriber
+// Then the sender sends numbered SIZE-byte messages in batches of B (one
+// send() each), at most W of them not yet received by every subscriber (a
+// closed loop over the whole room: the server's output queues never grow
+// beyond W messages). Whole batches keep the work per read the same for
+// every server (B lines in, one send per subscriber), so that a server
+// that happens to read sooner is not given smaller batches. Each subscriber
 // checks that the messages arrive whole, in order, none missing.
 // Prints "window start" when the measurement window opens and
 // "window end" when it closes (so the caller can read the server's CPU
@@ -56,8 +59,8 @@ struct subscriber {
 
 class fanout {
  public:
-  fanout(const char* address, int n, std::size_t size, std::uint64_t window)
-      : size_(size), window_(window), subs_(static_cast<std::size_t>(n)), done_(window, 0), complete_(window, 0) {
+  fanout(const char* address, int n, std::size_t size, std::uint64_t window, std::uint64_t batch)
+      : size_(size), window_(window), batch_size_(batch), subs_(static_cast<std::size_t>(n)), done_(window, 0), complete_(window, 0) {
     const char* colon = std::strrchr(address, ':');
     if (!colon) die("--connect wants HOST:PORT");
     std::string host(address, static_cast<std::size_t>(colon - address));
@@ -112,12 +115,13 @@ class fanout {
     if (!sending_) return;
     std::vector<char>& batch = batch_;
     batch.clear();
-    while (sent_ < oldest_ + window_) {
-      std::size_t at = batch.size();
-      batch.resize(at + size_);
-      line(batch.data() + at, 'm', sent_);
-      ++sent_;
-    }
+    while (sent_ + batch_size_ <= oldest_ + window_)
+      for (std::uint64_t k = 0; k < batch_size_; ++k) {
+        std::size_t at = batch.size();
+        batch.resize(at + size_);
+        line(batch.data() + at, 'm', sent_);
+        ++sent_;
+      }
     if (!batch.empty()) send_lines(batch.data(), batch.size());
   }
 
@@ -207,6 +211,7 @@ class fanout {
 
   std::size_t size_;
   std::uint64_t window_;
+  std::uint64_t batch_size_;  // messages per send(): the window slides by whole batches
   sockaddr_in target_{};
   int epoll_ = -1;
   int sender_ = -1;
@@ -284,7 +289,7 @@ int fanout::run(double warmup, double duration) {
 int usage() {
   std::fprintf(stderr,
                "usage: fanout_client --connect HOST:PORT [--subscribers N] [--size BYTES] [--window W]\n"
-               "                     [--warmup S] [--duration S]\n");
+               "                     [--batch B] [--warmup S] [--duration S]\n");
   return 2;
 }
 
@@ -294,7 +299,7 @@ int main(int argc, char** argv) {
   const char* address = nullptr;
   int subscribers = 1000;
   std::size_t size = 64;
-  std::uint64_t window = 16;
+  std::uint64_t window = 32, batch = 16;
   double warmup = 0.5, duration = 2.0;
   for (int i = 1; i < argc; i += 2) {
     if (i + 1 >= argc) return usage();
@@ -304,17 +309,18 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(k, "--subscribers")) subscribers = std::atoi(v);
     else if (!std::strcmp(k, "--size")) size = static_cast<std::size_t>(std::atoi(v));
     else if (!std::strcmp(k, "--window")) window = std::strtoull(v, nullptr, 10);
+    else if (!std::strcmp(k, "--batch")) batch = std::strtoull(v, nullptr, 10);
     else if (!std::strcmp(k, "--warmup")) warmup = std::atof(v);
     else if (!std::strcmp(k, "--duration")) duration = std::atof(v);
     else return usage();
   }
-  if (!address || subscribers < 1 || window < 1) return usage();
+  if (!address || subscribers < 1 || batch < 1 || window < batch) return usage();
   rlimit files{};
   getrlimit(RLIMIT_NOFILE, &files);
   if (files.rlim_cur < static_cast<rlim_t>(subscribers) + 64) {
     files.rlim_cur = std::min<rlim_t>(files.rlim_max, static_cast<rlim_t>(subscribers) + 64);
     setrlimit(RLIMIT_NOFILE, &files);
   }
-  fanout f(address, subscribers, size, window);
+  fanout f(address, subscribers, size, window, batch);
   return f.run(warmup, duration);
 }

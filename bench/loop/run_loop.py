@@ -37,7 +37,7 @@ FANOUT_SERVERS = {  # name -> program in OUT
 FANOUT_REFS = ["C epoll", "libuv", "Asio chat pattern"]
 SUBSCRIBERS = 1000
 MESSAGE = 64
-WINDOWS = [16, 1]  # messages in flight across the room (16: the target; 1: one message at a time)
+WINDOWS = [(16, 32), (1, 1)]  # (batch, window): messages per send, messages in flight across the room
 
 TIMER_VARIANTS = {  # name -> timer_echo --timers
     "no timers": "none",
@@ -98,7 +98,7 @@ def fanout_run(args, name, window, workdir):
     try:
         argv = base.pin(base.CLIENT_CPU, [os.path.join(OUT, "fanout_client"), "--connect", srv.address,
                                           "--subscribers", str(SUBSCRIBERS), "--size", str(MESSAGE),
-                                          "--window", str(window), "--warmup", str(args.warmup),
+                                          "--batch", str(window[0]), "--window", str(window[1]), "--warmup", str(args.warmup),
                                           "--duration", str(args.duration)], args.pin)
         client = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         marks = {}
@@ -131,8 +131,8 @@ def fanout(args, workdir):
             for name in rotated(names, rep):
                 r = fanout_run(args, name, window, workdir)
                 results.setdefault((window, name), []).append(r)
-                log("fanout w=%-2d %-22s %10.0f deliveries/s  %6.3f us/delivery  server %3.0f%%  client %3.0f%%  "
-                    "errors %s %s" % (window, name, r.get("deliveries_per_s", 0),
+                log("fanout b=%-2d w=%-2d %-22s %10.0f deliveries/s  %6.3f us/delivery  server %3.0f%%  client %3.0f%%  "
+                    "errors %s %s" % (window[0], window[1], name, r.get("deliveries_per_s", 0),
                                       r.get("server_cpu_us_per_delivery") or 0, 100 * r.get("server_core_busy", 0),
                                       100 * r.get("client_core_busy", 0), r.get("errors"), r.get("failure", "")))
     return results
@@ -239,8 +239,9 @@ def write_report(path, args, info, fan, tim, pst, load_before, load_after, elaps
     if fan:
         L += ["## Broadcast fan-out: 1 sender, %d subscribers" % SUBSCRIBERS, ""]
         L.append("Every line a client sends goes to every other client (the chat pattern). One sender sends "
-                 "numbered %d-byte lines; at most *W* of them are not yet received by all %d subscribers (a closed "
-                 "loop over the room). *Deliveries/s*: lines received by subscribers per second in the %.1f s "
+                 "numbered %d-byte lines in batches (one `send` each); at most a window of them are not yet "
+                 "received by all %d subscribers (a closed loop over the room, sliding by whole batches, so every "
+                 "server reads the same batch per turn and makes one `send` per subscriber for it). *Deliveries/s*: lines received by subscribers per second in the %.1f s "
                  "window (after %.1f s of warm-up). *CPU per delivery*: the server's user + system time in the "
                  "window over the deliveries (on loopback the kernel's receive path for each subscriber runs in "
                  "the server's `send`, so this is most of a delivery's whole cost). Busy: share of its core the "
@@ -249,8 +250,9 @@ def write_report(path, args, info, fan, tim, pst, load_before, load_after, elaps
                      MESSAGE, SUBSCRIBERS, args.duration, args.warmup, args.reps))
         L.append("")
         for window in WINDOWS:
-            L.append("### W = %d%s" % (window, " (the target)" if window == WINDOWS[0] else
-                                       " (one message at a time: a send per delivery, no batching)"))
+            L.append("### Batches of %d, %d messages in flight%s" % (
+                window[0], window[1], " (the target)" if window == WINDOWS[0] else
+                " (one message at a time: a send per delivery, no batching)"))
             L.append("")
             L.append("| server | deliveries/s | CPU per delivery | server busy | client busy | errors | "
                      "sockserv ratio, deliveries/s | sockserv ratio, CPU per delivery |")
@@ -430,7 +432,7 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
     load_after = "%.2f" % os.getloadavg()[0]
     with open(os.path.join(out_dir, "loop_raw.json"), "w") as f:
-        json.dump({"fanout": {"%d|%s" % k: v for k, v in fan.items()}, "timers": tim, "posts": pst,
+        json.dump({"fanout": {"%d/%d|%s" % (k[0][0], k[0][1], k[1]): v for k, v in fan.items()}, "timers": tim, "posts": pst,
                    "machine": info}, f, indent=1)
     path = os.path.join(out_dir, "LOOP.md")
     verdicts = write_report(path, args, info, fan, tim, pst, load_before, load_after, time.time() - t0)
