@@ -7,7 +7,9 @@
 // P threads each post N numbered values (producer << 40 | sequence) as
 // fast as they can; the loop thread checks that every value arrives once
 // and in order per producer. Timed from the start signal until the loop
-// has all P*N. Prints one JSON line: posts/s, values delivered, callbacks
+// has all P*N (CPU: the process's user + system time over the same span,
+// joining the producers included). Prints one JSON line: posts/s, CPU per
+// post, values delivered, callbacks
 // the loop ran (libuv: async callbacks, each draining the queue; sockserv:
 // one per post), order errors.
 //   sockserv: post_queue<std::uint64_t, 4096>, producers use post() (waits
@@ -24,6 +26,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <sys/resource.h>
 #include <thread>
 #include <vector>
 
@@ -46,13 +49,24 @@ struct tally {
 
 using clock_type = std::chrono::steady_clock;
 
+// User + system time of the whole process (every thread), in seconds.
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+double cpu_at_start = 0;
+
 void report(const char* impl, int producers, std::uint64_t count, const tally& t, clock_type::duration took) {
   const double seconds = std::chrono::duration<double>(took).count();
+  const double cpu = process_cpu_seconds() - cpu_at_start;
   std::printf("{\"impl\": \"%s\", \"producers\": %d, \"posts\": %llu, \"delivered\": %llu, \"callbacks\": %llu, "
-              "\"order_errors\": %llu, \"seconds\": %.4f, \"posts_per_s\": %.1f}\n",
+              "\"order_errors\": %llu, \"seconds\": %.4f, \"posts_per_s\": %.1f, \"cpu_ns_per_post\": %.1f}\n",
               impl, producers, static_cast<unsigned long long>(count * static_cast<std::uint64_t>(producers)),
               static_cast<unsigned long long>(t.delivered), static_cast<unsigned long long>(t.callbacks),
-              static_cast<unsigned long long>(t.order_errors), seconds, static_cast<double>(t.delivered) / seconds);
+              static_cast<unsigned long long>(t.order_errors), seconds, static_cast<double>(t.delivered) / seconds,
+              t.delivered ? cpu / static_cast<double>(t.delivered) * 1e9 : 0.0);
 }
 
 int run_sockserv(int producers, std::uint64_t count) {
@@ -77,6 +91,7 @@ int run_sockserv(int producers, std::uint64_t count) {
       for (std::uint64_t i = 0; i < count; ++i)
         if (!queue.post(base | i)) return;
     });
+  cpu_at_start = process_cpu_seconds();
   const auto begin = clock_type::now();
   go = true;
   while (t.delivered < total) {
@@ -136,6 +151,7 @@ int run_libuv(int producers, std::uint64_t count) {
         uv_async_send(&async);
       }
     });
+  cpu_at_start = process_cpu_seconds();
   const auto begin = clock_type::now();
   go = true;
   uv_run(&loop, UV_RUN_DEFAULT);  // returns once the async handle is closed: all delivered

@@ -330,7 +330,10 @@ def write_report(path, args, info, fan, tim, pst, load_before, load_after, elaps
         L += ["## Posts from %d threads" % PRODUCERS, ""]
         L.append("`bench/loop/posts`: %d producer threads each post %d numbered values as fast as they can to a "
                  "loop thread, which checks that each arrives once and in order per producer; timed from the start "
-                 "signal until the loop has them all (not pinned: 5 threads on 2 cores). **sockserv**: "
+                 "signal until the loop has them all (not pinned: 5 threads on 2 cores; *CPU per post* is the process's "
+                 "user + system time over the same span, all threads, over the posts). Where the scheduler puts "
+                 "the threads matters more here than anywhere else (runs of the same program differ by up to "
+                 "10× on this shared machine), hence the many rounds and the median. **sockserv**: "
                  "`post_queue<std::uint64_t, 4096>`, producers call `post()` (waits while the ring is full: bounded "
                  "and lossless), one callback per post. **libuv**: the usual pattern, a `std::mutex`-protected "
                  "`std::vector` (unbounded) that the `uv_async_t` callback swaps out and drains, `uv_async_send` "
@@ -339,24 +342,28 @@ def write_report(path, args, info, fan, tim, pst, load_before, load_after, elaps
                  "callback exactly once per post. %d rounds, alternating." % (PRODUCERS, args.post_count,
                                                                             args.post_reps))
         L.append("")
-        L.append("| implementation | posts/s | posts | delivered | loop callbacks | order errors | "
-                 "sockserv ratio |")
-        L.append("|---|---|---|---|---|---|---|")
+        L.append("| implementation | posts/s | CPU per post | posts | delivered | loop callbacks | order errors | "
+                 "sockserv ratio, posts/s | sockserv ratio, CPU per post |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
         ours = pst.get("sockserv", [])
         for impl in ["sockserv", "libuv"]:
             runs = [r for r in pst.get(impl, []) if "failure" not in r]
-            cell = ""
+            cell = cpu_cell = ""
             if impl == "libuv":
                 rt = ratio_stats(ours, runs, "posts_per_s")
+                rc = ratio_stats(ours, runs, "cpu_ns_per_post", higher_is_better=False)
                 cell = "**%.2f×** (%.2f–%.2f)" % rt if rt[0] else "–"
+                cpu_cell = "**%.2f×** (%.2f–%.2f)" % rc if rc[0] else "–"
                 verdicts.append(("posts/s vs libuv uv_async_send + locked queue (reported)", rt[0], None))
+                verdicts.append(("CPU per post vs libuv uv_async_send + locked queue (reported)", rc[0], None))
             label = runs[0]["impl"] if runs else impl
-            L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 label, fmt(med([r.get("posts_per_s") for r in runs]), "%.0f"),
+                fmt(med([r.get("cpu_ns_per_post") for r in runs]), "%.0f ns"),
                 "/".join(sorted({str(r.get("posts")) for r in runs})),
                 "/".join(sorted({str(r.get("delivered")) for r in runs})),
                 fmt(med([r.get("callbacks") for r in runs]), "%d"),
-                sum(r.get("order_errors", 0) for r in runs), cell))
+                sum(r.get("order_errors", 0) for r in runs), cell, cpu_cell))
         lossless = all(r.get("delivered") == r.get("posts") == r.get("callbacks") and r.get("order_errors") == 0
                        for r in ours) and bool(ours)
         verdicts.append(("sockserv delivers every post, one callback each", 1.0 if lossless else 0.0, 1.0))
@@ -371,7 +378,7 @@ def write_report(path, args, info, fan, tim, pst, load_before, load_after, elaps
         elif "every post" in what:
             L.append("| %s | %s | all | %s |" % (what, "yes" if value else "no", "met" if value else "**missed**"))
         else:
-            L.append("| %s | %s | ≥ %.2f× | %s |" % (what, fmt(value, "%.2f×"), want,
+            L.append("| %s | %s | ≥ %.2f× | %s |" % (what, fmt(value, "%.3f×"), want,
                                                      "met" if value is not None and value >= want else "**missed**"))
     L.append("")
     L += ["## Method", ""]
@@ -380,7 +387,8 @@ def write_report(path, args, info, fan, tim, pst, load_before, load_after, elaps
              "does (see bench/RESULTS.md, *Method*). Everything over loopback. The load generators check every "
              "byte: the fan-out client fails a run on a missing, repeated or reordered message; loadgen as in "
              "RESULTS.md. Zero heap for the chat pattern with 10 000 clients is a test "
-             "(`tests/loop_allocation_test.cpp`, run by `make test`), not a benchmark." % (
+             "(`tests/allocation_test.cpp`, *chat pattern: 10 000 clients ...*, epoll and poll, in the "
+             "`allocation_tests` binary that `make test` runs), not a benchmark." % (
                  base.SERVER_CPU, base.CLIENT_CPU, args.priority, args.priority_note))
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
@@ -409,7 +417,7 @@ def main():
     q = args.quick
     args.reps = args.reps or (1 if q else 5)
     args.timer_reps = 1 if q else max(args.reps, 7)
-    args.post_reps = 1 if q else max(args.reps, 7)
+    args.post_reps = 1 if q else max(args.reps, 15)
     args.post_count = 200000 if q else 1000000
     args.duration = args.duration or (0.5 if q else 2.0)
     args.warmup = args.warmup if args.warmup is not None else (0.2 if q else 0.5)
