@@ -58,6 +58,21 @@ double process_cpu_seconds() {
 }
 double cpu_at_start = 0;
 
+// P threads that wait for `go`, then each call post(value) for its N
+// numbered values (stopping early if post returns false).
+template <class Post>
+std::vector<std::thread> start_producers(int producers, std::uint64_t count, const std::atomic<bool>& go, Post post) {
+  std::vector<std::thread> threads;
+  for (int p = 0; p < producers; ++p)
+    threads.emplace_back([&go, post, p, count] {
+      while (!go.load()) std::this_thread::yield();
+      const std::uint64_t base = static_cast<std::uint64_t>(p) << shift;
+      for (std::uint64_t i = 0; i < count; ++i)
+        if (!post(base | i)) return;
+    });
+  return threads;
+}
+
 void report(const char* impl, int producers, std::uint64_t count, const tally& t, clock_type::duration took) {
   const double seconds = std::chrono::duration<double>(took).count();
   const double cpu = process_cpu_seconds() - cpu_at_start;
@@ -83,14 +98,7 @@ int run_sockserv(int producers, std::uint64_t count) {
     return 1;
   }
   std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  for (int p = 0; p < producers; ++p)
-    threads.emplace_back([&, p] {
-      while (!go.load()) std::this_thread::yield();
-      const std::uint64_t base = static_cast<std::uint64_t>(p) << shift;
-      for (std::uint64_t i = 0; i < count; ++i)
-        if (!queue.post(base | i)) return;
-    });
+  auto threads = start_producers(producers, count, go, [](std::uint64_t v) { return queue.post(v); });
   cpu_at_start = process_cpu_seconds();
   const auto begin = clock_type::now();
   go = true;
@@ -138,19 +146,14 @@ int run_libuv(int producers, std::uint64_t count) {
     if (s.t->delivered >= s.total) uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
   });
   std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  for (int p = 0; p < producers; ++p)
-    threads.emplace_back([&, p] {
-      while (!go.load()) std::this_thread::yield();
-      const std::uint64_t base = static_cast<std::uint64_t>(p) << shift;
-      for (std::uint64_t i = 0; i < count; ++i) {
-        {
-          std::lock_guard<std::mutex> hold(state.lock);
-          state.queue.push_back(base | i);
-        }
-        uv_async_send(&async);
-      }
-    });
+  auto threads = start_producers(producers, count, go, [&state, &async](std::uint64_t v) {
+    {
+      std::lock_guard<std::mutex> hold(state.lock);
+      state.queue.push_back(v);
+    }
+    uv_async_send(&async);
+    return true;
+  });
   cpu_at_start = process_cpu_seconds();
   const auto begin = clock_type::now();
   go = true;
