@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -556,6 +557,24 @@ bool read_control(int fd, char& tag, test_support::chat_client_report& report) {
   return true;
 }
 
+// The client process: its control socket closed and the child reaped on
+// every path (a failed REQUIRE too, then the child is killed).
+struct client_process {
+  pid_t pid = -1;
+  int control = -1;
+  int status = -1;
+  int finish() {  // a finished child exits once its control socket closes
+    if (control != -1) ::close(control);
+    control = -1;
+    if (pid > 0 && ::waitpid(pid, &status, 0) == pid) pid = -1;
+    return status;
+  }
+  ~client_process() {
+    if (pid > 0) ::kill(pid, SIGKILL);
+    finish();
+  }
+};
+
 template <template <std::size_t> class Poller>
 void chat_at_scale() {
   const long limit = test_support::raise_descriptor_limit(chat_clients_wanted + 100);
@@ -583,9 +602,10 @@ void chat_at_scale() {
   int control[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) == 0);
   constexpr int batches = 12, lines_per_batch = 8;
-  const pid_t child = ::fork();
-  REQUIRE(child != -1);
-  if (child == 0) {
+  client_process child;
+  child.pid = ::fork();
+  REQUIRE(child.pid != -1);
+  if (child.pid == 0) {
     // Nothing of the server is touched here: its poller is shared with
     // the parent (an epoll_ctl from the child would change the parent's).
     ::close(control[0]);
@@ -593,6 +613,7 @@ void chat_at_scale() {
                                            control[1], clients, batches, lines_per_batch));
   }
   ::close(control[1]);
+  child.control = control[0];
   const int to_child = control[0];
 
   // Serve until the child has connected every client and the server has
@@ -636,9 +657,7 @@ void chat_at_scale() {
     counts = window.stop();
   }
   from_child.stop();
-  ::close(to_child);  // the child exits
-  int status = -1;
-  ::waitpid(child, &status, 0);
+  const int status = child.finish();
 
   INFO("allocations: " << counts.allocations << ", releases: " << counts.releases << "; clients " << clients
                        << ", lines sent " << report.lines_sent << ", received " << report.lines_received

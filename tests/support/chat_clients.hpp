@@ -9,7 +9,8 @@
 // `lines_per_batch` lines ("m ...\n", 32 bytes), each batch only once every
 // listener has every earlier line. Lines starting with 't' are counted as
 // ticks; any other line is an error. Then it writes its report on the
-// control socket and exits once the parent closes it.
+// control socket and exits once the parent closes it. Every wait is bounded
+// by the deadline.
 #pragma once
 
 #include <algorithm>
@@ -72,6 +73,19 @@ inline bool write_all(int fd, const void* data, std::size_t size) {
     size -= static_cast<std::size_t>(n);
   }
   return true;
+}
+
+// Waits until fd is readable (or at end of stream), at most until the
+// deadline: a parent that failed and went away never leaves the child behind.
+inline bool readable_before(int fd, long deadline) {
+  for (;;) {
+    const long left = deadline - monotonic_ms_now();
+    if (left <= 0) return false;
+    pollfd ready{fd, POLLIN, 0};
+    const int rc = ::poll(&ready, 1, static_cast<int>(left));
+    if (rc == 1) return true;
+    if (rc == 0 || errno != EINTR) return false;
+  }
 }
 
 struct chat_client {
@@ -137,7 +151,7 @@ inline int run_chat_clients(const sockaddr* server, socklen_t server_length, int
   }
   if (!detail::write_all(control, "C", 1)) return 1;
   char go = 0;
-  if (::read(control, &go, 1) != 1 || go != 'G') return fail();
+  if (!detail::readable_before(control, deadline) || ::read(control, &go, 1) != 1 || go != 'G') return fail();
 
   const long listeners = clients - 1;
   char buffer[16384];
@@ -184,7 +198,7 @@ inline int run_chat_clients(const sockaddr* server, socklen_t server_length, int
   }
   (void)detail::write_all(control, "D", 1);
   (void)detail::write_all(control, &report, sizeof report);
-  while (::read(control, &go, 1) > 0) {  // until the parent closes it
+  while (detail::readable_before(control, deadline) && ::read(control, &go, 1) > 0) {  // until the parent closes it
   }
   return report.errors == 0 ? 0 : 1;
 }
