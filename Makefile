@@ -12,6 +12,7 @@
 #   make matrix     the suite with g++ and clang++, C++17 and C++20
 #   make bench      sockserv vs CPython, Asio and C -> bench/RESULTS.md (~20 min)
 #   make bench-quick      the target cells only, briefly (< 2 min) -> build/bench/quick/
+#   make bench-loop the event loop: fan-out, timers, posts -> bench/LOOP.md (~6 min)
 # CXX, CXXFLAGS and LDFLAGS from the command line are added to the project's
 # own flags (warnings and the language standard stay).
 
@@ -197,6 +198,14 @@ bench bench-quick:
 .PHONY: bench-idle
 bench-idle:
 	python3 bench/idle_event.py
+
+# The daemon loop (issue 10): broadcast fan-out against C epoll, libuv and
+# Asio's chat pattern; 10 000 armed timers and the echo; posts from threads
+# against libuv's async -> bench/LOOP.md (~6 min; bench-loop-quick: < 1 min).
+.PHONY: bench-loop bench-loop-quick
+bench-loop bench-loop-quick:
+	bench/setup.sh
+	python3 bench/loop/run_loop.py $(if $(filter bench-loop-quick,$@),--quick)
 
 # ---- Soak and fuzzing: long runs, not part of make test ------------------
 # make soak: 100 000 requests under each policy (forking: 20 000) and every

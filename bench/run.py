@@ -358,8 +358,13 @@ def build(args):
                  os.path.join(BENCH, "ref", "c_fork.c")])
     jobs.append(["make", "-s", "-C", ROOT, "BUILD=build/bench/static", "LDFLAGS=-static",
                  os.path.relpath(STATIC_ECHO_SERVER, ROOT)])
+    build_jobs(jobs)
+
+
+def build_jobs(jobs):
+    """Runs the build commands two at a time (the machine has two cores)."""
     procs = []
-    for job in jobs:  # two at a time: the machine has two cores
+    for job in jobs:
         procs.append(subprocess.Popen(job))
         if len(procs) == 2:
             for p in procs:

@@ -4,11 +4,12 @@
 # something is missing). Nothing here is needed to build or use sockserv.
 #   g++ make         the library's examples, the load generator, the C floors
 #   libasio-dev      standalone Asio, the reference event-driven server
+#   libuv1-dev       libuv, a reference of the loop benchmarks (bench/loop)
 #   musl-dev musl-tools  static musl builds for the binary-size table (musl-gcc)
 #   python3          the orchestration and the CPython socketserver servers
 #   util-linux       taskset (pins server and load generator to one core each)
 set -eu
-wanted="g++ gcc make libasio-dev musl-dev musl-tools python3 util-linux"
+wanted="g++ gcc make libasio-dev libuv1-dev musl-dev musl-tools python3 util-linux"
 missing=""
 for package in $wanted; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||

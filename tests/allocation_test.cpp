@@ -17,17 +17,22 @@
 // client connects and sends, the backlog or socket buffer holds it, then
 // handle_request(), then the client reads the reply), so no thread is
 // created inside a window either.
+#include "support/chat_clients.hpp"
+
 #include <sockserv.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
+#include <memory>
 #include <new>
 #include <poll.h>
 #include <pthread.h>
@@ -35,6 +40,7 @@
 #include <string_view>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -503,4 +509,180 @@ TEST_CASE("event_loop: the steady state allocates nothing, for every poller", "[
     counts = steady_state(server, s);
   }
   check(s, counts);
+}
+
+// ---- the chat pattern at scale (issue 10) ------------------------------------
+// A chat server on a shared loop with 10 000 connected clients: every line
+// one client sends goes to all the others (broadcast_if), and a periodic
+// timer broadcasts a tick to everyone. After start-up (server, loop, the
+// clients connected, a first batch delivered) nothing is allocated, on
+// epoll and on poll (select cannot hold that many). The clients live in a
+// child process (tests/support/chat_clients.hpp): 10 000 client and 10 000
+// server sockets together would pass the usual descriptor limit.
+
+namespace {
+
+constexpr int chat_clients_wanted = 10000;
+constexpr std::size_t chat_capacity = chat_clients_wanted + 16;
+
+std::atomic<long> chat_refused{0};  // broadcasts that did not fit a listener's output
+
+template <template <std::size_t> class Poller>
+struct chat_member;
+template <template <std::size_t> class Poller>
+using chat_server = sockserv::basic_server<sockserv::inet4, sockserv::stream, chat_member<Poller>,
+                                           sockserv::event_loop<Poller, chat_capacity>>;
+
+template <template <std::size_t> class Poller>
+struct chat_member : sockserv::event_request_handler<sockserv::line_framing<>, 256, 1024> {
+  void handle_message(std::string_view line) {
+    auto& room = this->template server_as<chat_server<Poller>>();
+    sockserv::broadcast_result r = room.broadcast_if(line, [this](const chat_member& to) { return &to != this; });
+    chat_refused += static_cast<long>(r.refused + r.dropped + r.closed);
+  }
+};
+
+// Reads one byte (and then a report) from the control socket, bounded.
+bool read_control(int fd, char& tag, test_support::chat_client_report& report) {
+  if (!readable(fd) || ::read(fd, &tag, 1) != 1) return false;
+  if (tag == 'C') return true;
+  std::size_t got = 0;
+  auto* bytes = reinterpret_cast<char*>(&report);
+  while (got < sizeof report) {
+    if (!readable(fd)) return false;
+    ssize_t n = ::read(fd, bytes + got, sizeof report - got);
+    if (n <= 0) return false;
+    got += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// The client process: its control socket closed and the child reaped on
+// every path (a failed REQUIRE too, then the child is killed).
+struct client_process {
+  pid_t pid = -1;
+  int control = -1;
+  int status = -1;
+  int finish() {  // a finished child exits once its control socket closes
+    if (control != -1) ::close(control);
+    control = -1;
+    if (pid > 0 && ::waitpid(pid, &status, 0) == pid) pid = -1;
+    return status;
+  }
+  ~client_process() {
+    if (pid > 0) ::kill(pid, SIGKILL);
+    finish();
+  }
+};
+
+template <template <std::size_t> class Poller>
+void chat_at_scale() {
+  const long limit = test_support::raise_descriptor_limit(chat_clients_wanted + 100);
+  const int clients = static_cast<int>(std::min<long>(chat_clients_wanted, limit - 100));
+  if (clients < chat_clients_wanted) WARN("descriptor limit " << limit << ": " << clients << " clients only");
+  REQUIRE(clients >= 1000);
+  chat_refused = 0;
+
+  // Start-up: everything is made here, before the window.
+  using server_type = chat_server<Poller>;
+  auto loop = std::make_unique<sockserv::basic_loop<Poller, chat_capacity + 8>>();
+  auto server = std::make_unique<server_type>(sockserv::inet_endpoint{"127.0.0.1", 0}, false);
+  server->request_queue_size = 1024;
+  REQUIRE(server->server_bind());
+  REQUIRE(server->server_activate());
+  REQUIRE(loop->add(*server));
+  long ticks = 0;
+  sockserv::broadcast_result ticked;
+  sockserv::timer tick{*loop, [&] {
+    ++ticks;
+    sockserv::broadcast_result r = server->broadcast("tick\n");
+    ticked.written += r.written;
+    ticked.refused += r.refused + r.dropped + r.closed;
+  }};
+  int control[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) == 0);
+  constexpr int batches = 12, lines_per_batch = 8;
+  client_process child;
+  child.pid = ::fork();
+  REQUIRE(child.pid != -1);
+  if (child.pid == 0) {
+    // Nothing of the server is touched here: its poller is shared with
+    // the parent (an epoll_ctl from the child would change the parent's).
+    ::close(control[0]);
+    ::_exit(test_support::run_chat_clients(server->server_address.data(), server->server_address.size(),
+                                           control[1], clients, batches, lines_per_batch));
+  }
+  ::close(control[1]);
+  child.control = control[0];
+  const int to_child = control[0];
+
+  // Serve until the child has connected every client and the server has
+  // accepted them all.
+  bool child_connected = false;
+  char tag = 0;
+  test_support::chat_client_report report;
+  sockserv::io_watcher from_child;
+  bool child_spoke = false;
+  REQUIRE(from_child.start(*loop, to_child, true, false, [&](sockserv::readiness) { child_spoke = true; }));
+  const auto deadline = sockserv::detail::monotonic_ms() + 30000;
+  while ((!child_connected || server->active_connections() < static_cast<std::size_t>(clients)) &&
+         sockserv::detail::monotonic_ms() < deadline) {
+    REQUIRE(loop->run_once(100));
+    if (child_spoke && !child_connected) {
+      REQUIRE(read_control(to_child, tag, report));
+      REQUIRE(tag == 'C');
+      child_connected = true;
+      child_spoke = false;
+    }
+  }
+  REQUIRE(server->active_connections() == static_cast<std::size_t>(clients));
+
+  // The window: the child speaks (batch after batch, each to every other
+  // client), the tick timer broadcasts every 2 ms, until the child reports.
+  window_counts counts;
+  bool reported = false;
+  {
+    counting_window window;
+    tick.start_periodic(2);
+    if (::write(to_child, "G", 1) == 1) {
+      while (!reported && sockserv::detail::monotonic_ms() < deadline) {
+        if (!loop->run_once(100)) break;
+        if (child_spoke) reported = read_control(to_child, tag, report) && tag == 'D';
+      }
+      // Turns until the timer has broadcast at least twice inside the window.
+      while (ticks < 2 && sockserv::detail::monotonic_ms() < deadline)
+        if (!loop->run_once(100)) break;
+    }
+    tick.cancel();
+    counts = window.stop();
+  }
+  from_child.stop();
+  const int status = child.finish();
+
+  INFO("allocations: " << counts.allocations << ", releases: " << counts.releases << "; clients " << clients
+                       << ", lines sent " << report.lines_sent << ", received " << report.lines_received
+                       << ", ticks received " << report.ticks_received << ", client errors " << report.errors);
+  CHECK(reported);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(report.errors == 0);
+  CHECK(report.lines_sent == batches * lines_per_batch);
+  CHECK(report.lines_received == static_cast<long>(clients - 1) * report.lines_sent);
+  CHECK(chat_refused == 0);
+  CHECK(ticks >= 2);
+  CHECK(ticked.written >= static_cast<std::size_t>(clients));
+  CHECK(counts.allocations == 0);
+  CHECK(counts.releases == 0);
+}
+
+}  // namespace
+
+TEST_CASE("chat pattern: 10 000 clients and steady broadcasting allocate nothing after start-up, epoll",
+          "[allocation][loop]") {
+  chat_at_scale<sockserv::epoll_poller>();
+}
+
+TEST_CASE("chat pattern: 10 000 clients and steady broadcasting allocate nothing after start-up, poll",
+          "[allocation][loop]") {
+  chat_at_scale<sockserv::poll_poller>();
 }

@@ -71,7 +71,13 @@ class post_queue {
   // Any thread. False when the queue is full (nothing is queued then).
   bool try_post(const T& value) noexcept {
     if (!enqueue(value)) return false;
-    if (!rung_.exchange(true)) loop_->ring();
+    // The doorbell is rung by whoever finds it quiet. Reading it first
+    // keeps its cache line shared among the producers (an exchange on every
+    // post made them take turns owning it); the fence orders this post
+    // before the read, against the loop's exchange(false) and its fence in
+    // deliver(): either the loop sees this entry, or this read sees false.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!rung_.load(std::memory_order_relaxed) && !rung_.exchange(true)) loop_->ring();
     return true;
   }
 
@@ -133,6 +139,7 @@ class post_queue {
 
   void deliver() {
     if (!rung_.exchange(false)) return;
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with try_post's fence
     struct requeue_guard {  // a throwing callback leaves the rest for the next turn
       post_queue& queue;
       bool done = false;
@@ -162,7 +169,7 @@ class post_queue {
   cell cells_[Capacity];
   alignas(64) std::atomic<std::size_t> enqueue_position_{0};
   alignas(64) std::atomic<std::size_t> dequeue_position_{0};
-  std::atomic<bool> rung_{false};
+  alignas(64) std::atomic<bool> rung_{false};
   std::atomic<bool> stopped_{true};
   std::atomic<unsigned> waiters_{0};
   detail::mutex lock_;
