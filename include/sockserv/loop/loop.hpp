@@ -169,6 +169,9 @@ class loop {
     }
     if (ready == -1) return result::from_errno(errno, poller_name_);
     timers_.run_due();
+    // The hooks flush what this turn's callbacks queued: pending work is
+    // what they leave (or queue) themselves, not what they are about to do.
+    work_pending_ = false;
     run_turn_hooks();
     return {};
   }
