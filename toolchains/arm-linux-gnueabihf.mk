@@ -5,7 +5,11 @@
 #   make TOOLCHAIN=arm-linux-gnueabihf test
 TOOLCHAIN_PACKAGES := g++-arm-linux-gnueabihf qemu-user
 CXX                := arm-linux-gnueabihf-g++
-TOOLCHAIN_RUN      := qemu-arm -L /usr/arm-linux-gnueabihf
+# LD_LIBRARY_PATH: where Debian's multiarch libc for this architecture is
+# installed too (libc6:armhf comes with e.g. libbearssl-dev:armhf), the
+# emulated loader would find /lib/arm-linux-gnueabihf/libc.so.6 first, and a program
+# built against the cross glibc crashes at its first thread or fork.
+TOOLCHAIN_RUN      := qemu-arm -L /usr/arm-linux-gnueabihf -E LD_LIBRARY_PATH=/usr/arm-linux-gnueabihf/lib
 # Linked static: Debian 12's qemu-user (7.2) on newer kernels crashes a
 # dynamically linked 32-bit ARM or little-endian MIPS program when it starts
 # a thread or forks (SIGSEGV in the emulated dynamic loader's TLS set-up; a
