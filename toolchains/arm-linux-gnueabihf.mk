@@ -10,8 +10,3 @@ CXX                := arm-linux-gnueabihf-g++
 # emulated loader would find /lib/arm-linux-gnueabihf/libc.so.6 first, and a program
 # built against the cross glibc crashes at its first thread or fork.
 TOOLCHAIN_RUN      := qemu-arm -L /usr/arm-linux-gnueabihf -E LD_LIBRARY_PATH=/usr/arm-linux-gnueabihf/lib
-# Linked static: Debian 12's qemu-user (7.2) on newer kernels crashes a
-# dynamically linked 32-bit ARM or little-endian MIPS program when it starts
-# a thread or forks (SIGSEGV in the emulated dynamic loader's TLS set-up; a
-# three-line std::thread program shows it). The static binary runs.
-TOOLCHAIN_LDFLAGS  += -static

@@ -13,8 +13,3 @@ TOOLCHAIN_RUN      := qemu-mipsel -L /usr/mipsel-linux-gnu -E LD_LIBRARY_PATH=/u
 # No 64-bit atomic instructions on 32-bit MIPS: std::atomic<long long> and
 # std::atomic<double> (some tests use them; the library does not) call libatomic.
 TOOLCHAIN_LDFLAGS  := -latomic
-# Linked static: Debian 12's qemu-user (7.2) on newer kernels crashes a
-# dynamically linked 32-bit ARM or little-endian MIPS program when it starts
-# a thread or forks (SIGSEGV in the emulated dynamic loader's TLS set-up; a
-# three-line std::thread program shows it). The static binary runs.
-TOOLCHAIN_LDFLAGS  += -static
