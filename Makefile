@@ -52,10 +52,17 @@ EXAMPLES := $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(wildcard examples/*.
 # Every tests/*_test.cpp joins one Catch2 binary, except the allocation test,
 # which replaces malloc and operator new and so gets a binary of its own, and
 # the soak test, which takes minutes (make soak).
-TEST_SOURCES  := $(filter-out tests/allocation_test.cpp tests/soak_test.cpp,$(wildcard tests/*_test.cpp))
+TEST_SOURCES  := $(filter-out tests/allocation_test.cpp tests/soak_test.cpp tests/embedding_test.cpp,$(wildcard tests/*_test.cpp))
 TEST_OBJECTS  := $(patsubst tests/%.cpp,$(BUILD)/tests/%.o,$(TEST_SOURCES))
 TEST_SUPPORT  := $(wildcard tests/support/*.hpp)
 TEST_BINARIES := $(BUILD)/tests/sockserv_tests $(if $(wildcard tests/allocation_test.cpp),$(BUILD)/tests/allocation_tests)
+# The embedding test serves sockserv inside libuv's and GLib's main loops, so
+# it links them (Debian: libuv1-dev, libglib2.0-dev; .ci/run installs them)
+# in a binary of its own. Native builds only: cross toolchains lack them.
+HOST_LOOP_LIBS := libuv glib-2.0
+ifndef TOOLCHAIN
+TEST_BINARIES += $(BUILD)/tests/embedding_tests
+endif
 ifeq ($(TOOLCHAIN_TESTS),no)
 # This toolchain builds the examples only (see its file): make tests builds
 # nothing, and make test says so rather than passing on zero tests.
@@ -91,6 +98,15 @@ $(BUILD)/tests/sockserv_tests: $(BUILD)/tests/catch_main.o $(TEST_OBJECTS)
 
 $(BUILD)/tests/allocation_tests: $(BUILD)/tests/catch_main.o $(BUILD)/tests/allocation_test.o
 	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(ALL_LDFLAGS)
+
+# pkg-config's -I as -isystem: the libraries' headers are not held to our warnings.
+pkg_cflags = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(1)))
+pkg_libs = $(shell pkg-config --libs $(1))
+$(BUILD)/tests/embedding_test.o: tests/embedding_test.cpp $(HEADERS) $(TEST_SUPPORT) | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
+	@pkg-config --exists $(HOST_LOOP_LIBS) || { echo "embedding test: pkg-config finds no $(HOST_LOOP_LIBS): install libuv1-dev libglib2.0-dev"; exit 1; }
+	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) $(call pkg_cflags,$(HOST_LOOP_LIBS)) -Itests -c $< -o $@
+$(BUILD)/tests/embedding_tests: $(BUILD)/tests/catch_main.o $(BUILD)/tests/embedding_test.o
+	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(ALL_LDFLAGS) $(call pkg_libs,$(HOST_LOOP_LIBS))
 
 $(BUILD)/examples $(BUILD)/tests:
 	mkdir -p $@
