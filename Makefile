@@ -39,6 +39,10 @@ endif
 PROJECT_CXXFLAGS = -std=$(STD) $(WARNINGS) $(OPTIMIZE) -Iinclude -pthread
 ALL_CXXFLAGS = $(PROJECT_CXXFLAGS) $(TOOLCHAIN_CXXFLAGS) $(CXXFLAGS)
 ALL_LDFLAGS  = -pthread $(TOOLCHAIN_LDFLAGS) $(LDFLAGS)
+# A library's flags from pkg-config, its -I as -isystem (its headers are not
+# held to our warnings).
+pkg_cflags = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(1)))
+pkg_libs = $(shell pkg-config --libs $(1))
 # How test binaries are run (a toolchain sets qemu here).
 RUN ?= $(TOOLCHAIN_RUN)
 # Catch2 v2's catch.hpp (Debian: catch2). Tests see it through a directory
@@ -47,7 +51,11 @@ CATCH2_DIR ?= /usr/include/catch2
 CATCH2_INCLUDE := $(BUILD)/include-catch2
 
 HEADERS  := $(shell find include -name '*.hpp')
-EXAMPLES := $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(wildcard examples/*.cpp))
+EXAMPLES := $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(filter-out examples/embed_%.cpp,$(wildcard examples/*.cpp)))
+# examples/embed_LIB.cpp serves sockserv inside LIB's main loop: built only
+# when pkg-config finds LIB (native builds; `make size` builds none).
+EMBED_EXAMPLES ?= $(if $(TOOLCHAIN),,$(shell pkg-config --exists libuv 2>/dev/null && echo embed_libuv))
+EXAMPLES += $(EMBED_EXAMPLES:%=$(BUILD)/examples/%)
 
 # Every tests/*_test.cpp joins one Catch2 binary, except the allocation test,
 # which replaces malloc and operator new and so gets a binary of its own, and
@@ -80,6 +88,9 @@ tests: $(TEST_BINARIES)
 $(BUILD)/examples/%: examples/%.cpp $(HEADERS) $(wildcard examples/common/*.hpp) | $(BUILD)/examples
 	$(CXX) $(ALL_CXXFLAGS) $(TOOLCHAIN_STARTFILES) $< -o $@ $(ALL_LDFLAGS)
 
+$(BUILD)/examples/embed_libuv: examples/embed_libuv.cpp $(HEADERS) $(wildcard examples/common/*.hpp) | $(BUILD)/examples
+	$(CXX) $(ALL_CXXFLAGS) $(call pkg_cflags,libuv) $< -o $@ $(ALL_LDFLAGS) $(call pkg_libs,libuv)
+
 $(BUILD)/tests/catch_main.o: tests/catch_main.cpp | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
 	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -c $< -o $@
 
@@ -99,9 +110,6 @@ $(BUILD)/tests/sockserv_tests: $(BUILD)/tests/catch_main.o $(TEST_OBJECTS)
 $(BUILD)/tests/allocation_tests: $(BUILD)/tests/catch_main.o $(BUILD)/tests/allocation_test.o
 	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(ALL_LDFLAGS)
 
-# pkg-config's -I as -isystem: the libraries' headers are not held to our warnings.
-pkg_cflags = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(1)))
-pkg_libs = $(shell pkg-config --libs $(1))
 $(BUILD)/tests/embedding_test.o: tests/embedding_test.cpp $(HEADERS) $(TEST_SUPPORT) | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
 	@pkg-config --exists $(HOST_LOOP_LIBS) || { echo "embedding test: pkg-config finds no $(HOST_LOOP_LIBS): install libuv1-dev libglib2.0-dev"; exit 1; }
 	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) $(call pkg_cflags,$(HOST_LOOP_LIBS)) -Itests -c $< -o $@
@@ -155,7 +163,7 @@ SIZE_CHECKED ?= tcp_uppercase
 SIZE_BUDGET  ?= 32768
 STATIC_GLIBC := build/static-glibc
 size:
-	@$(MAKE) --no-print-directory examples TOOLCHAIN= BUILD=$(STATIC_GLIBC) OPTIMIZE=-Os \
+	@$(MAKE) --no-print-directory examples TOOLCHAIN= EMBED_EXAMPLES= BUILD=$(STATIC_GLIBC) OPTIMIZE=-Os \
 	  CXXFLAGS='-ffunction-sections -fdata-sections $(CXXFLAGS)' LDFLAGS='-static -Wl,--gc-sections -s $(LDFLAGS)'
 	@$(MAKE) --no-print-directory examples TOOLCHAIN=x86_64-linux-musl
 	@tools/size_table.sh $(STATIC_GLIBC)/examples build/x86_64-linux-musl/examples $(SIZE_CHECKED) $(SIZE_BUDGET)
