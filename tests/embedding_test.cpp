@@ -294,19 +294,21 @@ class glib_host : public host_base {
   std::atomic<std::size_t> watched_{0};
 };
 
-// The host loop on a thread of its own; the guest's shutdown stops it.
-template <class Host, class Daemon>
+// The host loop on a thread of its own. stop() is a server's shutdown()
+// from this thread: embedded, it only asks (it cannot wait for a loop it
+// does not run), and the host stops once it sees loop.shutdown_requested().
+template <class Host>
 struct hosted {
-  Daemon& guest;
-  Host host{guest.loop};
+  sockserv::server_base& server;
+  Host host;
   std::atomic<int> outcome{-1};
   test_support::joining_thread thread{[this] { outcome = host.run(); }};
 
-  explicit hosted(Daemon& d) : guest(d) {}
+  hosted(sockserv::loop& guest, sockserv::server_base& on_guest) : server(on_guest), host(guest) {}
   ~hosted() { stop(); }
   // Bounded by the watchdog: a host that never stops fails the test there.
   void stop() {
-    guest.tcp->request_shutdown();
+    server.shutdown();
     thread.join();
   }
 };
@@ -315,7 +317,7 @@ struct hosted {
 template <class Host, class Daemon>
 void serve_inside(Daemon& d) {
   unsent_writes = 0;
-  hosted<Host, Daemon> h{d};
+  hosted<Host> h{d.loop, *d.tcp};
 
   // Three clients, their lines interleaved, each echoed.
   std::vector<sockserv::file_descriptor> clients;
@@ -350,7 +352,9 @@ void serve_inside(Daemon& d) {
   for (auto& client : clients) CHECK(test_support::read_line(client.fd()) == "from the host\n");
 
   // The guest's shutdown stops the host, which closes everything it opened.
+  const auto stopping = std::chrono::steady_clock::now();
   h.stop();
+  CHECK(test_support::seconds_since(stopping) < 2.0);
   CHECK(h.outcome == 0);
   INFO(h.host.failure());
   CHECK(h.host.failure().empty());
@@ -401,4 +405,25 @@ TEMPLATE_TEST_CASE("a GLib main loop serves a sockserv loop's servers, timers an
     serve_inside<glib_host>(d);
   }
   CHECK(test_support::open_descriptor_count() == descriptors_before);
+}
+
+TEST_CASE("a server's shutdown() from another thread wakes and stops the host once loop.open_wakeup() ran",
+          "[embedding]") {
+  using tcp_server = guest_daemon<sockserv::epoll_poller>::tcp_server;
+  sockserv::basic_loop<sockserv::epoll_poller, 16> loop;
+  std::unique_ptr<tcp_server> tcp = test_support::listening<tcp_server>();
+  REQUIRE(loop.add(*tcp));
+  // The descriptor other threads ring; serve_forever() and post queues open
+  // it themselves. Without it nothing would wake the sleeping host.
+  REQUIRE(loop.open_wakeup());
+  hosted<libuv_host> h{loop, *tcp};
+  sockserv::file_descriptor client = test_support::connect_to(tcp->server_address);
+  test_support::send_all(client.fd(), "one line\n");
+  CHECK(test_support::read_line(client.fd()) == "one line\n");
+
+  const auto stopping = std::chrono::steady_clock::now();
+  h.stop();
+  CHECK(test_support::seconds_since(stopping) < 2.0);
+  CHECK(h.outcome == 0);
+  CHECK(h.host.failure().empty());
 }
