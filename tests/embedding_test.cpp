@@ -135,10 +135,10 @@ class libuv_host : public host_base {
   }
 
   // From any thread: runs `call` on the host's thread, outside run_once().
-  void call(std::function<void()> call) {
+  void call(std::function<void()> work) {
     {
       std::lock_guard<std::mutex> hold(lock_);
-      pending_.push_back(std::move(call));
+      pending_.push_back(std::move(work));
     }
     uv_async_send(&calls_);
   }
@@ -215,18 +215,16 @@ class glib_host : public host_base {
     return 0;
   }
 
-  void call(std::function<void()> call) {
+  // From any thread: runs `work` on the host's thread, outside run_once().
+  void call(std::function<void()> work) {
     g_main_context_invoke_full(
         context_, G_PRIORITY_DEFAULT,
         [](gpointer f) {
           (*static_cast<std::function<void()>*>(f))();
           return gboolean{G_SOURCE_REMOVE};
         },
-        new std::function<void()>(std::move(call)), [](gpointer f) { delete static_cast<std::function<void()>*>(f); });
+        new std::function<void()>(std::move(work)), [](gpointer f) { delete static_cast<std::function<void()>*>(f); });
   }
-
-  // Descriptors the source watches now (for the test's checks).
-  std::size_t watched() const { return watched_.load(); }
 
  private:
   struct guest_source {
@@ -278,7 +276,6 @@ class glib_host : public host_base {
       g_source_add_poll(&source_->base, &polls_[i]);
     }
     count_ = count;
-    watched_ = count;
   }
   static gushort io_conditions(short poll_events) {
     return static_cast<gushort>(((poll_events & POLLIN) ? G_IO_IN : 0) | ((poll_events & POLLOUT) ? G_IO_OUT : 0) |
@@ -291,7 +288,6 @@ class glib_host : public host_base {
   guest_source* source_ = nullptr;
   GPollFD polls_[room]{};
   std::size_t count_ = 0;
-  std::atomic<std::size_t> watched_{0};
 };
 
 // The host loop on a thread of its own. stop() is a server's shutdown()
