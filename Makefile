@@ -52,9 +52,12 @@ CATCH2_INCLUDE := $(BUILD)/include-catch2
 
 HEADERS  := $(shell find include -name '*.hpp')
 EXAMPLES := $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(filter-out examples/embed_%.cpp,$(wildcard examples/*.cpp)))
-# examples/embed_LIB.cpp serves sockserv inside LIB's main loop: built only
-# when pkg-config finds LIB (native builds; `make size` builds none).
-EMBED_EXAMPLES ?= $(if $(TOOLCHAIN),,$(shell pkg-config --exists libuv 2>/dev/null && echo embed_libuv))
+# examples/embed_*.cpp serve sockserv inside another library's main loop:
+# each is built only when pkg-config finds its library (native builds;
+# `make size` builds none).
+EMBED_PACKAGE_embed_libuv := libuv
+EMBED_PACKAGE_embed_glib  := glib-2.0
+EMBED_EXAMPLES ?= $(if $(TOOLCHAIN),,$(foreach e,embed_libuv embed_glib,$(shell pkg-config --exists $(EMBED_PACKAGE_$(e)) 2>/dev/null && echo $(e))))
 EXAMPLES += $(EMBED_EXAMPLES:%=$(BUILD)/examples/%)
 
 # Every tests/*_test.cpp joins one Catch2 binary, except the allocation test,
@@ -88,8 +91,8 @@ tests: $(TEST_BINARIES)
 $(BUILD)/examples/%: examples/%.cpp $(HEADERS) $(wildcard examples/common/*.hpp) | $(BUILD)/examples
 	$(CXX) $(ALL_CXXFLAGS) $(TOOLCHAIN_STARTFILES) $< -o $@ $(ALL_LDFLAGS)
 
-$(BUILD)/examples/embed_libuv: examples/embed_libuv.cpp $(HEADERS) $(wildcard examples/common/*.hpp) | $(BUILD)/examples
-	$(CXX) $(ALL_CXXFLAGS) $(call pkg_cflags,libuv) $< -o $@ $(ALL_LDFLAGS) $(call pkg_libs,libuv)
+$(EMBED_EXAMPLES:%=$(BUILD)/examples/%): $(BUILD)/examples/%: examples/%.cpp $(HEADERS) $(wildcard examples/common/*.hpp) | $(BUILD)/examples
+	$(CXX) $(ALL_CXXFLAGS) $(call pkg_cflags,$(EMBED_PACKAGE_$*)) $< -o $@ $(ALL_LDFLAGS) $(call pkg_libs,$(EMBED_PACKAGE_$*))
 
 $(BUILD)/tests/catch_main.o: tests/catch_main.cpp | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
 	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -c $< -o $@

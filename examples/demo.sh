@@ -162,9 +162,9 @@ for example in threaded_tcp forking_tcp; do
 done
 
 # ---- A sockserv server inside another library's main loop ------------------
-# embed_libuv is built when pkg-config finds libuv: an echo server served by
-# libuv's loop, on the program's one thread.
-for example in embed_libuv; do
+# embed_libuv and embed_glib are built when pkg-config finds their library: an
+# echo server served by that main loop, on the program's one thread.
+for example in embed_libuv embed_glib; do
   echo
   echo "=== $example + tcp_client"
   if [ ! -x "$bin/$example" ]; then

@@ -11,19 +11,12 @@
 // Built by `make examples` when pkg-config finds libuv (libuv1-dev).
 #include <sockserv.hpp>
 
-#include "common/seed_server.hpp"
+#include "common/embedded_echo.hpp"
 
-#include <csignal>
 #include <cstdio>
 #include <uv.h>
 
 namespace {
-
-struct echo : sockserv::event_request_handler<> {
-  void handle_message(std::string_view line) {
-    if (!write(line)) close();  // a client that does not read its replies is let go
-  }
-};
 
 // The glue: three libuv handles drive one sockserv loop.
 class libuv_embedding {
@@ -72,21 +65,11 @@ class libuv_embedding {
 int main(int argc, char** argv) {
   std::uint16_t port = 9999;
   if (!common::port_argument(argc, argv, port)) return 2;
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);
-
-  sockserv::basic_loop<> loop;  // epoll, first: destroyed last
-  sockserv::basic_server<sockserv::inet4, sockserv::stream, echo, sockserv::event_loop<>> server(
-      {"localhost", port});
-  if (!server) return common::failed("embed_libuv", server.error());
-  sockserv::result ready = loop.add(server);
-  sockserv::signal_watcher interrupt, terminate;
-  if (ready) ready = interrupt.start(loop, SIGINT, [&loop](int) { loop.request_shutdown(); });
-  if (ready) ready = terminate.start(loop, SIGTERM, [&loop](int) { loop.request_shutdown(); });
-  if (!ready) return common::failed("embed_libuv", ready);
-  std::printf("listening on %s\n", server.server_address.to_string().c_str());
+  common::embedded_echo echo(port);  // the echo server on its sockserv loop
+  if (!echo.start("embed_libuv")) return 1;
 
   uv_loop_t* host = uv_default_loop();
-  libuv_embedding embedding(host, loop);
+  libuv_embedding embedding(host, echo.loop);
   uv_run(host, UV_RUN_DEFAULT);  // until the embedding closes its handles
   return uv_loop_close(host) == 0 ? 0 : 1;
 }
