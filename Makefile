@@ -40,6 +40,10 @@ endif
 PROJECT_CXXFLAGS = -std=$(STD) $(WARNINGS) $(OPTIMIZE) -Iinclude -pthread
 ALL_CXXFLAGS = $(PROJECT_CXXFLAGS) $(TOOLCHAIN_CXXFLAGS) $(CXXFLAGS)
 ALL_LDFLAGS  = -pthread $(TOOLCHAIN_LDFLAGS) $(LDFLAGS)
+# A library's flags from pkg-config, its -I as -isystem (its headers are not
+# held to our warnings).
+pkg_cflags = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(1)))
+pkg_libs = $(shell pkg-config --libs $(1))
 # How test binaries are run (a toolchain sets qemu here).
 RUN ?= $(TOOLCHAIN_RUN)
 # Catch2 v2's catch.hpp (Debian: catch2). Tests see it through a directory
@@ -48,15 +52,29 @@ CATCH2_DIR ?= /usr/include/catch2
 CATCH2_INCLUDE := $(BUILD)/include-catch2
 
 HEADERS  := $(shell find include -name '*.hpp')
-EXAMPLES := $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(wildcard examples/*.cpp))
+EXAMPLES := $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(filter-out examples/embed_%.cpp,$(wildcard examples/*.cpp)))
+# examples/embed_*.cpp serve sockserv inside another library's main loop:
+# each is built only when pkg-config finds its library (native builds;
+# `make size` builds none).
+EMBED_PACKAGE_embed_libuv := libuv
+EMBED_PACKAGE_embed_glib  := glib-2.0
+EMBED_EXAMPLES ?= $(if $(TOOLCHAIN),,$(foreach e,embed_libuv embed_glib,$(shell pkg-config --exists $(EMBED_PACKAGE_$(e)) 2>/dev/null && echo $(e))))
+EXAMPLES += $(EMBED_EXAMPLES:%=$(BUILD)/examples/%)
 
 # Every tests/*_test.cpp joins one Catch2 binary, except the allocation test,
 # which replaces malloc and operator new and so gets a binary of its own, and
 # the soak test, which takes minutes (make soak).
-TEST_SOURCES  := $(filter-out tests/allocation_test.cpp tests/soak_test.cpp,$(wildcard tests/*_test.cpp))
+TEST_SOURCES  := $(filter-out tests/allocation_test.cpp tests/soak_test.cpp tests/embedding_test.cpp,$(wildcard tests/*_test.cpp))
 TEST_OBJECTS  := $(patsubst tests/%.cpp,$(BUILD)/tests/%.o,$(TEST_SOURCES))
 TEST_SUPPORT  := $(wildcard tests/support/*.hpp)
 TEST_BINARIES := $(BUILD)/tests/sockserv_tests $(if $(wildcard tests/allocation_test.cpp),$(BUILD)/tests/allocation_tests)
+# The embedding test serves sockserv inside libuv's and GLib's main loops, so
+# it links them (Debian: libuv1-dev, libglib2.0-dev; .ci/run installs them)
+# in a binary of its own. Native builds only: cross toolchains lack them.
+HOST_LOOP_LIBS := libuv glib-2.0
+ifndef TOOLCHAIN
+TEST_BINARIES += $(BUILD)/tests/embedding_tests
+endif
 ifeq ($(TOOLCHAIN_TESTS),no)
 # This toolchain builds the examples only (see its file): make tests builds
 # nothing, and make test says so rather than passing on zero tests.
@@ -73,6 +91,9 @@ tests: $(TEST_BINARIES)
 
 $(BUILD)/examples/%: examples/%.cpp $(HEADERS) $(wildcard examples/common/*.hpp) | $(BUILD)/examples
 	$(CXX) $(ALL_CXXFLAGS) $(TOOLCHAIN_STARTFILES) $< -o $@ $(ALL_LDFLAGS)
+
+$(EMBED_EXAMPLES:%=$(BUILD)/examples/%): $(BUILD)/examples/%: examples/%.cpp $(HEADERS) $(wildcard examples/common/*.hpp) | $(BUILD)/examples
+	$(CXX) $(ALL_CXXFLAGS) $(call pkg_cflags,$(EMBED_PACKAGE_$*)) $< -o $@ $(ALL_LDFLAGS) $(call pkg_libs,$(EMBED_PACKAGE_$*))
 
 $(BUILD)/tests/catch_main.o: tests/catch_main.cpp | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
 	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -c $< -o $@
@@ -92,6 +113,12 @@ $(BUILD)/tests/sockserv_tests: $(BUILD)/tests/catch_main.o $(TEST_OBJECTS)
 
 $(BUILD)/tests/allocation_tests: $(BUILD)/tests/catch_main.o $(BUILD)/tests/allocation_test.o
 	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(ALL_LDFLAGS)
+
+$(BUILD)/tests/embedding_test.o: tests/embedding_test.cpp $(HEADERS) $(TEST_SUPPORT) | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
+	@pkg-config --exists $(HOST_LOOP_LIBS) || { echo "embedding test: pkg-config finds no $(HOST_LOOP_LIBS): install libuv1-dev libglib2.0-dev"; exit 1; }
+	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) $(call pkg_cflags,$(HOST_LOOP_LIBS)) -Itests -c $< -o $@
+$(BUILD)/tests/embedding_tests: $(BUILD)/tests/catch_main.o $(BUILD)/tests/embedding_test.o
+	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(ALL_LDFLAGS) $(call pkg_libs,$(HOST_LOOP_LIBS))
 
 $(BUILD)/examples $(BUILD)/tests:
 	mkdir -p $@
@@ -140,7 +167,7 @@ SIZE_CHECKED ?= tcp_uppercase
 SIZE_BUDGET  ?= 32768
 STATIC_GLIBC := build/static-glibc
 size:
-	@$(MAKE) --no-print-directory examples TOOLCHAIN= BUILD=$(STATIC_GLIBC) OPTIMIZE=-Os \
+	@$(MAKE) --no-print-directory examples TOOLCHAIN= EMBED_EXAMPLES= BUILD=$(STATIC_GLIBC) OPTIMIZE=-Os \
 	  CXXFLAGS='-ffunction-sections -fdata-sections $(CXXFLAGS)' LDFLAGS='-static -Wl,--gc-sections -s $(LDFLAGS)'
 	@$(MAKE) --no-print-directory examples TOOLCHAIN=x86_64-linux-musl
 	@tools/size_table.sh $(STATIC_GLIBC)/examples build/x86_64-linux-musl/examples $(SIZE_CHECKED) $(SIZE_BUDGET)

@@ -161,6 +161,26 @@ for example in threaded_tcp forking_tcp; do
   done
 done
 
+# ---- A sockserv server inside another library's main loop ------------------
+# embed_libuv and embed_glib are built when pkg-config finds their library: an
+# echo server served by that main loop, on the program's one thread.
+for example in embed_libuv embed_glib; do
+  echo
+  echo "=== $example + tcp_client"
+  if [ ! -x "$bin/$example" ]; then
+    echo "-- not built: skipped"
+    continue
+  fi
+  start_server "$example" || { fail "$example did not start"; continue; }
+  echo "-- $example listening on 127.0.0.1:$port"
+  run_limited "$work/one.out" "$bin/tcp_client" --port "$port" hello from the host loop
+  sed 's/^/   | /' "$work/one.out"
+  grep -q '^Received: hello from the host loop$' "$work/one.out" || fail "$example did not echo"
+  threads=$(ls "/proc/$server_pid/task" 2>/dev/null | wc -l)
+  [ "$threads" -eq 1 ] || fail "$example runs $threads threads, not 1"
+  stop_server "$example"
+done
+
 echo
 if [ "$failures" -ne 0 ]; then
   echo "demo: $failures check(s) FAILED"

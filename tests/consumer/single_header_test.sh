@@ -20,6 +20,7 @@ mkdir -p "$work/vendor" "$work/src" "$work/examples"
 cp "$header" "$work/vendor/sockserv.hpp"
 cp "$here/hello.cpp" "$repo"/examples/*.cpp "$work/src/"
 cp -R "$repo/examples/common" "$work/src/"  # the examples' shared headers
+rm -f "$work"/src/embed_*.cpp  # these need another library's main loop (make examples builds them)
 
 # The preprocessor must read nothing of this repository but the copy.
 # shellcheck disable=SC2086
