@@ -169,6 +169,7 @@ class loop {
     }
     if (ready == -1) return result::from_errno(errno, poller_name_);
     timers_.run_due();
+    work_pending_ = false;  // what callbacks deferred is for these hooks; one with work left defers again
     run_turn_hooks();
     return {};
   }
