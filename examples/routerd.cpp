@@ -379,6 +379,11 @@ int run() {
   if (watching) watching = hangup.start(loop, SIGHUP, [](int) { (void)reload(); });
   if (!watching) return say("%s", watching.message()), 1;
 
+  say("configuration %s: name %s, %zu allowed networks, status every %ld ms", o.config, config.name,
+      config.allowed.size(), config.status_interval_ms);
+  say("control socket %s", control.server_address.to_string().c_str());
+  say("tcp control on %s", tcp_address);
+  say("discovery on %s", udp.server_address.to_string().c_str());
   // The helper: started once, its exit reported whenever it comes.
   sockserv::child_watcher helper;
   const char* const helper_argv[] = {"/bin/sh", "-c", o.helper, nullptr};
@@ -397,11 +402,6 @@ int run() {
     say("helper not started: %s", spawned.message());  // the daemon serves without it
   }
 
-  say("configuration %s: name %s, %zu allowed networks, status every %ld ms", o.config, config.name,
-      config.allowed.size(), config.status_interval_ms);
-  say("control socket %s", control.server_address.to_string().c_str());
-  say("tcp control on %s", tcp_address);
-  say("discovery on %s", udp.server_address.to_string().c_str());
   say("ready: pid %ld, one thread (%s)", static_cast<long>(::getpid()), loop.poller_name());
 
   sockserv::result served = loop.serve_forever();
