@@ -80,12 +80,14 @@ sockserv::result read_settings(const char* path, bool optional, settings& out) {
     ++number;
     std::string_view text = line;
     if (!text.empty() && text.back() != '\n' && !std::feof(file)) problem = "line too long";
-    if (const std::size_t hash = text.find('#'); hash != std::string_view::npos) text = text.substr(0, hash);
+    // No substr(): it may throw, and the static musl build has no C++ runtime to throw with.
+    if (const std::size_t hash = text.find('#'); hash != std::string_view::npos) text.remove_suffix(text.size() - hash);
     text = common::strip(text);
     if (text.empty() || problem != nullptr) continue;
-    const std::size_t space = text.find_first_of(" \t");
-    const std::string_view key = text.substr(0, space);
-    const std::string_view value = space == std::string_view::npos ? std::string_view{} : common::strip(text.substr(space));
+    std::size_t space = text.find_first_of(" \t");
+    if (space == std::string_view::npos) space = text.size();
+    const std::string_view key{text.data(), space};
+    const std::string_view value = common::strip({text.data() + space, text.size() - space});
     char argument[128];
     if (value.empty() || value.size() >= sizeof argument) {
       problem = "expected 'key value'";
