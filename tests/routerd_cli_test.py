@@ -67,6 +67,22 @@ def status_field(line, name):
     return match.group(1).decode() if match else None
 
 
+def connects_as_nobody(path):
+    """Whether a process running as user nobody can connect to a unix socket."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            probe = socket.socket(socket.AF_UNIX)
+            probe.settimeout(TIMEOUT)
+            probe.connect(path)
+            os._exit(0)
+        except OSError:
+            os._exit(1)
+    return os.waitpid(pid, 0)[1] == 0
+
+
 def thread_count(pid):
     return len(os.listdir("/proc/%d/task" % pid))
 
@@ -87,6 +103,12 @@ def defaults(directory):
               helper is not None and helper.endswith(b"exited with status 0"), repr(helper))
         session = Session(os.path.join(directory, "routerd.sock"), socket.AF_UNIX)
         status = session.ask("status")
+        socket_path = os.path.join(directory, "routerd.sock")
+        check("the control socket is for its user only (mode 0600)", os.stat(socket_path).st_mode & 0o777 == 0o600,
+              oct(os.stat(socket_path).st_mode))
+        if os.geteuid() == 0:
+            os.chmod(directory, 0o755)  # so that the socket's own mode is what keeps others out
+            check("another user cannot connect to it", not connects_as_nobody(socket_path))
         check("defaults: 'status' on the control socket", status_field(status, "name") == "routerd" and
               status_field(status, "helper") == "exited_with_status_0", repr(status))
         check("one thread serves everything (/proc/PID/task)", thread_count(daemon.pid) == 1,
