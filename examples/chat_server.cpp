@@ -30,9 +30,10 @@
 namespace {
 
 constexpr std::size_t max_line = 4096;  // longer lines arrive (and are relayed) in pieces
-// Up to 10240 clients (the connection table lives in static storage: a slot
-// not in use costs no memory). The output buffer holds a few longest
-// relays; a client that lets more pile up is slow.
+// Up to 10240 clients (the connection table lives in static storage, and
+// only the buffers of connections in use become resident). The output
+// buffer holds a few of the longest relays; a client that lets more pile up
+// is slow.
 constexpr std::size_t max_clients = 10240;
 constexpr std::size_t output_size = 16 * 1024;
 constexpr double stop_deadline = 2.0;
@@ -54,8 +55,9 @@ chat_server& server_of(const chat_client& client) { return client.server_as<chat
 
 // Writes "<prefix><number><suffix>" into out; returns its length.
 std::size_t numbered(char* out, std::size_t size, const char* prefix, std::uint64_t number, const char* suffix) {
-  int n = std::snprintf(out, size, "%s%" PRIu64 "%s", prefix, number, suffix);
-  return n < 0 ? 0 : static_cast<std::size_t>(n);
+  const int n = std::snprintf(out, size, "%s%" PRIu64 "%s", prefix, number, suffix);
+  if (n < 0) return 0;
+  return static_cast<std::size_t>(n) < size ? static_cast<std::size_t>(n) : size - 1;
 }
 
 void chat_client::setup() {
@@ -145,8 +147,8 @@ int failed(const sockserv::result& failure) {
 }
 
 int serve(const options& o) {
-  // Static storage: the table of max_clients slots is large, and only the
-  // pages of slots in use become resident.
+  // Static storage: the table of max_clients slots is large (about 200 MiB
+  // of address space), and only the pages in use become resident.
   static chat_server server({o.host, o.port}, false);
   if (!server) return failed(server.error());
   server.allow_reuse_address = true;
@@ -161,9 +163,11 @@ int serve(const options& o) {
   std::uint64_t ticks = 0;
   sockserv::timer tick{loop, [&] {
     char text[32];
-    (void)server.broadcast({text, numbered(text, sizeof text, "tick ", ++ticks, "\n")});
+    (void)server.broadcast({text, numbered(text, sizeof text, "tick ", ++ticks, "\n")});  // misses are counted
   }};
   if (o.tick_ms > 0) tick.start_periodic(o.tick_ms);
+  // server.request_shutdown(), not loop.request_shutdown(): a lone server's
+  // serve_forever() stops on its own request, not on its loop's.
   sockserv::signal_watcher term, interrupt;
   sockserv::result watching = term.start(loop, SIGTERM, [](int) { server.request_shutdown(); });
   if (watching) watching = interrupt.start(loop, SIGINT, [](int) { server.request_shutdown(); });

@@ -39,13 +39,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string_view>
 #include <sys/wait.h>
 #include <unistd.h>
 
 namespace {
 
-constexpr double stop_deadline_seconds = 3.0;
+constexpr std::int64_t stop_deadline_ms = 3000;
 constexpr std::size_t max_sessions = 16;  // per control server
 constexpr std::size_t max_networks = 16;
 
@@ -143,6 +144,13 @@ options o;
 settings config;
 counters counted;
 std::int64_t started_ms = 0;
+
+// The monotonic clock, for the uptime and the stop deadline.
+std::int64_t now_ms() {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<std::int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+}
 char tcp_address[128] = "";
 char helper_state[48] = "none";
 sockserv::loop* main_loop = nullptr;
@@ -192,12 +200,17 @@ void describe_exit(int status, char* out, std::size_t size) {
 
 // ---- the control session: the same commands on the unix socket and TCP ---------
 
-struct control_session : sockserv::event_request_handler<sockserv::line_framing<'\n'>, 256, 1024> {
+// Replies are at most reply_size bytes, and the input buffer is as large:
+// the loop hands over a command only while the output has room for that
+// much (reply_reserve), so a reply always fits.
+constexpr std::size_t reply_size = 512;
+
+struct control_session : sockserv::event_request_handler<sockserv::line_framing<'\n'>, reply_size, 4 * reply_size> {
   void handle_message(std::string_view line) {
     const std::string_view command = common::strip(line);
     if (command.empty()) return;
     ++counted.commands;
-    char reply[512];
+    char reply[reply_size];
     std::size_t length = 0;
     if (command == "status") {
       length = describe_status(reply, sizeof reply);
@@ -218,9 +231,8 @@ struct control_session : sockserv::event_request_handler<sockserv::line_framing<
       length = format(reply, sizeof reply, "error: unknown command '%.*s' (try help)\n",
                       static_cast<int>(command.size() > 64 ? 64 : command.size()), command.data());
     }
-    // A command is handed over only while the output has room for a reply
-    // as long as the input buffer: a refusal here would be a bug.
-    if (!write({reply, length})) abort();
+    static_assert(reply_reserve >= reply_size, "a reply must always fit");
+    if (!write({reply, length})) abort();  // cannot happen (see reply_size)
   }
 
   static std::size_t format(char* out, std::size_t size, const char* pattern, ...)
@@ -280,7 +292,7 @@ unix_control* control_server = nullptr;
 tcp_control* tcp_server = nullptr;
 
 std::size_t describe_status(char* out, std::size_t size) {
-  const std::int64_t uptime_ms = sockserv::detail::monotonic_ms() - started_ms;
+  const std::int64_t uptime_ms = now_ms() - started_ms;
   return control_session::format(
       out, size,
       "status name=%s uptime=%" PRId64 ".%03" PRId64 "s control_clients=%zu tcp_clients=%zu commands=%" PRIu64
@@ -332,14 +344,16 @@ bool activate(Server& server, const char* what) {
   return ready.ok();
 }
 
-// Milliseconds until the monotonic deadline (0 once it has passed).
+// Milliseconds until the monotonic deadline (0 once it has passed), and
+// the same in seconds, as graceful_close() takes it.
 std::int64_t left_until(std::int64_t deadline_ms) {
-  const std::int64_t left = deadline_ms - sockserv::detail::monotonic_ms();
+  const std::int64_t left = deadline_ms - now_ms();
   return left > 0 ? left : 0;
 }
+double seconds_left(std::int64_t deadline_ms) { return static_cast<double>(left_until(deadline_ms)) / 1000.0; }
 
 int run() {
-  started_ms = sockserv::detail::monotonic_ms();
+  started_ms = now_ms();
   sockserv::result configured = read_settings(o.config, true, config);
   if (!configured) {
     say("%s", configured.message());
@@ -368,7 +382,7 @@ int run() {
   if (!added) return say("%s", added.message()), 1;
 
   sockserv::timer status{loop, [] {
-    char line[512];
+    char line[reply_size];
     const std::size_t length = describe_status(line, sizeof line);
     say("%.*s", static_cast<int>(length > 0 ? length - 1 : 0), line);  // without its newline
   }};
@@ -386,6 +400,7 @@ int run() {
   say("control socket %s", control.server_address.to_string().c_str());
   say("tcp control on %s", tcp_address);
   say("discovery on %s", udp.server_address.to_string().c_str());
+
   // The helper: started once, its exit reported whenever it comes.
   sockserv::child_watcher helper;
   const char* const helper_argv[] = {"/bin/sh", "-c", o.helper, nullptr};
@@ -411,16 +426,16 @@ int run() {
 
   // The graceful stop: no new clients; sessions end once their replies are
   // out; the helper is asked to end; all within the deadline.
-  const std::int64_t deadline = sockserv::detail::monotonic_ms() + sockserv::detail::to_poll_ms(stop_deadline_seconds);
-  say("stopping (deadline %.1f s)", stop_deadline_seconds);
+  const std::int64_t deadline = now_ms() + stop_deadline_ms;
+  say("stopping (deadline %.1f s)", static_cast<double>(stop_deadline_ms) / 1000.0);
   status.cancel();
   hangup.stop();  // no reloads (and no status timer restarted) while stopping
   if (helper.active()) ::kill(helper.pid(), SIGTERM);
   control.for_each_connection([](control_session& s) { s.close(); });
   tcp.for_each_connection([](control_session& s) { s.close(); });
-  bool clean = control.graceful_close(static_cast<double>(left_until(deadline)) / 1000.0);
-  clean = tcp.graceful_close(static_cast<double>(left_until(deadline)) / 1000.0) && clean;
-  clean = udp.graceful_close(static_cast<double>(left_until(deadline)) / 1000.0) && clean;
+  bool clean = control.graceful_close(seconds_left(deadline));
+  clean = tcp.graceful_close(seconds_left(deadline)) && clean;
+  clean = udp.graceful_close(seconds_left(deadline)) && clean;
   while (helper.active() && left_until(deadline) > 0) (void)loop.run_once(static_cast<int>(left_until(deadline)));
   if (helper.active()) {  // it ignored SIGTERM: it cannot ignore this
     const pid_t pid = helper.pid();
