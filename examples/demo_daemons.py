@@ -98,7 +98,8 @@ def routerd(binary):
         probe.settimeout(5)
         show("udp", "->", b"DISCOVER")
         probe.sendto(b"DISCOVER\n", ("127.0.0.1", udp_port))
-        expect("udp", probe.recv(512).rstrip(b"\n"), rb"ROUTERD name=routerd tcp=127\.0\.0\.1:\d+ control=routerd\.sock")
+        expect("udp", probe.recv(512).rstrip(b"\n"),
+               rb"ROUTERD name=routerd tcp=127\.0\.0\.1:\d+ control=routerd\.sock")
         probe.close()
 
         tcp = connect(("127.0.0.1", tcp_port))

@@ -198,6 +198,16 @@ void describe_exit(int status, char* out, std::size_t size) {
     std::snprintf(out, size, "ended (status %d)", status);
 }
 
+// snprintf into out; returns the length written (cut to fit).
+std::size_t print_into(char* out, std::size_t size, const char* pattern, ...) __attribute__((format(printf, 3, 4)));
+std::size_t print_into(char* out, std::size_t size, const char* pattern, ...) {
+  std::va_list arguments;
+  va_start(arguments, pattern);
+  const int n = std::vsnprintf(out, size, pattern, arguments);
+  va_end(arguments);
+  return n < 0 ? 0 : (static_cast<std::size_t>(n) < size ? static_cast<std::size_t>(n) : size - 1);
+}
+
 // ---- the control session: the same commands on the unix socket and TCP ---------
 
 // Replies are at most reply_size bytes, and the input buffer is as large:
@@ -216,32 +226,23 @@ struct control_session : sockserv::event_request_handler<sockserv::line_framing<
       length = describe_status(reply, sizeof reply);
     } else if (command == "reload") {
       sockserv::result done = reload();
-      length = format(reply, sizeof reply, done ? "reloaded: name %s\n" : "error: %s\n",
+      length = print_into(reply, sizeof reply, done ? "reloaded: name %s\n" : "error: %s\n",
                       done ? config.name : done.message());
     } else if (command == "stop") {
-      length = format(reply, sizeof reply, "stopping\n");
+      length = print_into(reply, sizeof reply, "stopping\n");
       say("stop requested by a control client");
       main_loop->request_shutdown();  // the reply still goes out: the stop is graceful
     } else if (command == "help") {
-      length = format(reply, sizeof reply, "commands: status reload stop help quit\n");
+      length = print_into(reply, sizeof reply, "commands: status reload stop help quit\n");
     } else if (command == "quit") {
-      length = format(reply, sizeof reply, "bye\n");
+      length = print_into(reply, sizeof reply, "bye\n");
       close();  // after the reply
     } else {
-      length = format(reply, sizeof reply, "error: unknown command '%.*s' (try help)\n",
+      length = print_into(reply, sizeof reply, "error: unknown command '%.*s' (try help)\n",
                       static_cast<int>(command.size() > 64 ? 64 : command.size()), command.data());
     }
     static_assert(reply_reserve >= reply_size, "a reply must always fit");
     if (!write({reply, length})) abort();  // cannot happen (see reply_size)
-  }
-
-  static std::size_t format(char* out, std::size_t size, const char* pattern, ...)
-      __attribute__((format(printf, 3, 4))) {
-    std::va_list arguments;
-    va_start(arguments, pattern);
-    const int n = std::vsnprintf(out, size, pattern, arguments);
-    va_end(arguments);
-    return n < 0 ? 0 : (static_cast<std::size_t>(n) < size ? static_cast<std::size_t>(n) : size - 1);
   }
 };
 
@@ -279,10 +280,9 @@ struct discovery_responder : sockserv::datagram_request_handler<512> {
   void handle() {
     if (common::strip(packet) != "DISCOVER") return;
     char reply[256];
-    const int n = std::snprintf(reply, sizeof reply, "ROUTERD name=%s tcp=%s control=%s\n", config.name, tcp_address,
-                                o.control);
-    if (n > 0 && wfile.write(reply, static_cast<std::size_t>(n) < sizeof reply ? static_cast<std::size_t>(n) : sizeof reply - 1) > 0)
-      ++counted.discovery_answers;
+    const std::size_t length = print_into(reply, sizeof reply, "ROUTERD name=%s tcp=%s control=%s\n",
+                                                       config.name, tcp_address, o.control);
+    if (wfile.write(reply, length) > 0) ++counted.discovery_answers;
   }
 };
 using discovery_server = sockserv::basic_server<sockserv::inet4, sockserv::datagram<512>, discovery_responder,
@@ -293,7 +293,7 @@ tcp_control* tcp_server = nullptr;
 
 std::size_t describe_status(char* out, std::size_t size) {
   const std::int64_t uptime_ms = now_ms() - started_ms;
-  return control_session::format(
+  return print_into(
       out, size,
       "status name=%s uptime=%" PRId64 ".%03" PRId64 "s control_clients=%zu tcp_clients=%zu commands=%" PRIu64
       " discovery_answers=%" PRIu64 " refused=%" PRIu64 " reloads=%u helper=%s\n",
@@ -322,9 +322,11 @@ int parse(int argc, char** argv) {
     } else if (std::strcmp(option, "--control") == 0) {
       o.control = value;
     } else if (std::strcmp(option, "--tcp") == 0) {
-      if (!common::split_host_port(value, o.tcp_host, sizeof o.tcp_host, o.tcp_port)) return usage("--tcp wants HOST:PORT");
+      if (!common::split_host_port(value, o.tcp_host, sizeof o.tcp_host, o.tcp_port))
+        return usage("--tcp wants HOST:PORT");
     } else if (std::strcmp(option, "--udp") == 0) {
-      if (!common::split_host_port(value, o.udp_host, sizeof o.udp_host, o.udp_port)) return usage("--udp wants HOST:PORT");
+      if (!common::split_host_port(value, o.udp_host, sizeof o.udp_host, o.udp_port))
+        return usage("--udp wants HOST:PORT");
     } else if (std::strcmp(option, "--helper") == 0) {
       o.helper = value;
     } else {

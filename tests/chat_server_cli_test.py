@@ -20,7 +20,8 @@ def start_chat(*options):
     server = start([SERVER, "--listen", "127.0.0.1:0"] + list(options))
     first = server.lines.line()
     match = re.match(rb"listening on 127\.0\.0\.1:(\d+)$", first or b"")
-    if not check("chat_server %s prints 'listening on HOST:PORT'" % " ".join(options), match, repr(first)):
+    if not check("chat_server %s prints 'listening on HOST:PORT'" % " ".join(options or ["(no options)"]), match,
+                 repr(first)):
         kill(server)
         return None, None
     return server, ("127.0.0.1", int(match.group(1)))
@@ -101,18 +102,19 @@ def enough_lines():
     return min(2 * (send_buffer + (1 << 20)) // LINE, 20000)
 
 
-def slow_consumer(policy):
+def slow_consumer(policy, given=True):
     """A client that stops reading, a sender and a reader: every line the
     sender sends reaches the reader before the next is sent, whatever the
-    slow client does."""
-    server, address = start_chat("--slow", policy)
+    slow client does. given=False: no --slow option (drop is the default)."""
+    label = "--slow " + policy if given else "no --slow (so drop)"
+    server, address = start_chat(*(["--slow", policy] if given else []))
     if server is None:
         return
     try:
         slow, slow_lines, slow_id, _ = join(address, receive_buffer=4096)
         sender, _, sender_id, _ = join(address)
         reader, reader_lines, reader_id, _ = join(address)
-        check("--slow %s: three clients joined" % policy, None not in (slow_id, sender_id, reader_id))
+        check(label + ": three clients joined", None not in (slow_id, sender_id, reader_id))
         slow_id, sender_id = slow_id or b"?", sender_id or b"?"
         payload = b"x" * (LINE - 16)
         total = enough_lines()
@@ -131,39 +133,39 @@ def slow_consumer(policy):
             if policy == "close" and slow_left_at is not None and i >= slow_left_at + 100:
                 break  # a hundred more lines after it was cut off
         sent = i + 1
-        check("--slow %s: the reader got each line before the next was sent, while the slow client did not read"
-              % policy, delivered == sent, "%d of %d" % (delivered, sent))
+        check(label + ": the reader got each line before the next was sent, while the slow client did not read",
+              delivered == sent, "%d of %d" % (delivered, sent))
 
         if policy == "close":
-            check("--slow close: the slow client was disconnected (the others heard 'left <id>')",
+            check(label + ": the slow client was disconnected (the others heard 'left <id>')",
                   slow_left_at is not None, "after %d lines of %d bytes" % (sent, LINE))
             rest = slow_lines.to_eof()
             relays = [line for line in (rest or []) if line.startswith(sender_id + b": ")]
-            check("--slow close: it reads what it had, then the connection ends", rest is not None and
+            check(label + ": it reads what it had, then the connection ends", rest is not None and
                   len(relays) < sent, "%s lines" % (None if rest is None else len(relays)))
         else:
-            check("--slow drop: the slow client stays connected", slow_left_at is None, repr(slow_left_at))
+            check(label + ": the slow client stays connected", slow_left_at is None, repr(slow_left_at))
             # It reads again: /who is answered after everything queued for
             # it, so once "who" arrives it has all it is going to get.
             slow.sendall(b"/who\n")
             who = slow_lines.until(b"who ")
             relays = [line for line in slow_lines.seen if line.startswith(sender_id + b": ")]
             numbers = [int(line.split()[1]) for line in relays]
-            check("--slow drop: it missed messages, and what it got is in order", who == b"who 3" and
+            check(label + ": it missed messages, and what it got is in order", who == b"who 3" and
                   0 < len(relays) < sent and numbers == sorted(set(numbers)), "%r, %d of %d" % (who, len(relays), sent))
             sender.sendall(b"after\n")
             after = slow_lines.until(lambda line: line.startswith(sender_id + b": "))
-            check("--slow drop: reading again, it gets new messages", after == sender_id + b": after", repr(after))
+            check(label + ": reading again, it gets new messages", after == sender_id + b": after", repr(after))
             missed = sent - len(relays)
 
         code, took, rest = stop(server, signal.SIGTERM)
         counts = stopped_counts(rest)
-        check("--slow %s: SIGTERM stops it (exit 0)" % policy, code == 0, repr((code, took)))
+        check(label + ": SIGTERM stops it (exit 0)", code == 0, repr((code, took)))
         if policy == "close":
-            check("--slow close: one slow client counted as disconnected, nothing dropped", counts == (0, 1),
+            check(label + ": one slow client counted as disconnected, nothing dropped", counts == (0, 1),
                   repr(counts))
         else:
-            check("--slow drop: every missed message is counted", counts == (missed, 0),
+            check(label + ": every missed message is counted", counts == (missed, 0),
                   "%r, missed %d" % (counts, missed))
         for s in (slow, sender, reader):
             s.close()
@@ -175,6 +177,7 @@ def main():
     conversation()
     slow_consumer("close")
     slow_consumer("drop")
+    slow_consumer("drop", given=False)
     return summary()
 
 

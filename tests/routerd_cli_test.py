@@ -154,6 +154,11 @@ def configured(directory):
               (unknown or b"").startswith(b"error: unknown command 'frobnicate'") and
               (control.ask("status") or b"").startswith(b"status "), repr(unknown))
 
+        leaving = Session(os.path.join(directory, "ctl.sock"), socket.AF_UNIX)
+        check("control socket: 'quit' says bye and ends the session",
+              leaving.ask("quit") == b"bye" and leaving.lines.to_eof() == [])
+        leaving.close()
+
         discovery = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         discovery.settimeout(TIMEOUT)
         discovery.sendto(b"hello?\n", where["udp"])    # not a discovery request: no answer
