@@ -236,13 +236,13 @@ struct control_session : sockserv::event_request_handler<sockserv::line_framing<
       length = print_into(reply, sizeof reply, "commands: status reload stop help quit\n");
     } else if (command == "quit") {
       length = print_into(reply, sizeof reply, "bye\n");
-      close();  // after the reply
     } else {
       length = print_into(reply, sizeof reply, "error: unknown command '%.*s' (try help)\n",
                       static_cast<int>(command.size() > 64 ? 64 : command.size()), command.data());
     }
     static_assert(reply_reserve >= reply_size, "a reply must always fit");
     if (!write({reply, length})) abort();  // cannot happen (see reply_size)
+    if (command == "quit") close();        // once the reply is out
   }
 };
 
