@@ -228,8 +228,22 @@ def helper_still_running(directory):
         kill(daemon)
 
 
+def bad_configuration(directory):
+    """A configuration that does not parse at start-up: a clear error, exit 1."""
+    config = os.path.join(directory, "bad.conf")
+    write_config(config, "name fine", "colour blue")
+    daemon = start([DAEMON, "--config", config], cwd=directory)
+    try:
+        code = daemon.wait(TIMEOUT)
+        said = daemon.lines.to_eof(1) or []
+        check("a bad configuration at start-up is named with its line, exit 1",
+              code == 1 and any(b"bad.conf:3: unknown key" in line for line in said), repr((code, said)))
+    finally:
+        kill(daemon)
+
+
 def main():
-    for case in (defaults, configured, helper_still_running):
+    for case in (defaults, configured, helper_still_running, bad_configuration):
         directory = tempfile.mkdtemp(prefix="sockserv-routerd-")
         try:
             case(directory)
