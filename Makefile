@@ -123,9 +123,10 @@ $(BUILD)/tests/embedding_tests: $(BUILD)/tests/catch_main.o $(BUILD)/tests/embed
 $(BUILD)/examples $(BUILD)/tests:
 	mkdir -p $@
 
-# Process-level tests of the example programs (signals, systemd, inetd):
-# native builds only, since they exec build/examples/echo_server.
-CLI_TESTS := $(if $(TOOLCHAIN),,tests/echo_server_cli_test.py)
+# Process-level tests of the example programs (tests/*_cli_test.py: signals,
+# systemd, inetd, chat_server, routerd): native builds only, since they exec
+# build/examples/*.
+CLI_TESTS := $(if $(TOOLCHAIN),,$(wildcard tests/*_cli_test.py))
 
 test: $(TEST_BINARIES) $(EXAMPLES)
 	$(TEST_REFUSAL)BUILD=$(BUILD) RUN="$(RUN)" TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run_all.sh $(TEST_BINARIES) $(CLI_TESTS)

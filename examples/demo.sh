@@ -5,7 +5,9 @@
 # 0); the demo waits for its "listening on 127.0.0.1:PORT" line, runs the
 # matching client with the seed's words, shows both outputs, checks them
 # against what the seed's Python programs print, and stops the server with
-# SIGTERM. Nothing waits longer than DEMO_TIMEOUT seconds (default 10).
+# SIGTERM. Then the daemon examples (chat_server, routerd) talk with a small
+# Python client (demo_daemons.py). Nothing waits longer than DEMO_TIMEOUT
+# seconds (default 10).
 # Exit 0: every output was right; 1: something failed.
 #
 # Environment: BUILD (default build) — where `make examples` put the binaries.
@@ -181,10 +183,27 @@ for example in embed_libuv embed_glib; do
   stop_server "$example"
 done
 
+# ---- The daemon's loop: chat_server and routerd -----------------------------
+# A small Python client (examples/demo_daemons.py) starts each on loopback,
+# talks to it, shows the conversation and what the server logged, and stops
+# it with SIGTERM; it exits 1 if any answer was not the expected one.
+for example in chat_server routerd; do
+  echo
+  echo "=== $example"
+  if [ ! -x "$bin/$example" ]; then
+    echo "-- not built: skipped"
+    continue
+  fi
+  run_limited "$work/$example.out" python3 "$(dirname "$0")/demo_daemons.py" "$example" "$bin"
+  status=$?
+  cat "$work/$example.out"
+  [ "$status" -eq 0 ] || fail "$example: the conversation went wrong (status $status)"
+done
+
 echo
 if [ "$failures" -ne 0 ]; then
   echo "demo: $failures check(s) FAILED"
   exit 1
 fi
-echo "demo: all outputs match the seed's"
+echo "demo: all outputs match the seed's, and the daemons answered as expected"
 exit 0

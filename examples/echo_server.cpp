@@ -300,20 +300,7 @@ int usage(const char* message) {
 
 // HOST:PORT or [IPv6]:PORT into o.host / o.port / o.ipv6.
 bool split_host_port(const char* text, options& o) {
-  const char* colon = std::strrchr(text, ':');
-  if (colon == nullptr) return false;
-  const char* host = text;
-  std::size_t host_length = static_cast<std::size_t>(colon - text);
-  if (host_length > 0 && host[0] == '[') {
-    if (host[host_length - 1] != ']') return false;
-    o.ipv6 = true;
-    ++host;
-    host_length -= 2;
-  }
-  if (host_length >= sizeof o.host) return false;
-  std::memcpy(o.host, host, host_length);
-  o.host[host_length] = '\0';
-  return common::parse_port(colon + 1, o.port);
+  return common::split_host_port(text, o.host, sizeof o.host, o.port, &o.ipv6);
 }
 
 }  // namespace

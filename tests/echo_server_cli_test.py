@@ -5,22 +5,10 @@ stdin. Runs build/examples/echo_server (BUILD from the environment) and ends
 with a Catch2-style summary line that tests/run_all.sh counts."""
 import os, signal, socket, subprocess, sys, tempfile, shutil
 
-BUILD = os.environ.get("BUILD", "build")
-SERVER = os.path.join(BUILD, "examples", "echo_server")
-TIMEOUT = 10
-results = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from cli import TIMEOUT, check, connect, example, summary  # noqa: E402
 
-
-def check(name, condition, detail=""):
-    results.append(condition)
-    print(("ok     " if condition else "FAILED ") + name + ("" if condition else "  " + detail))
-
-
-def connect(address, family=socket.AF_INET):
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.settimeout(TIMEOUT)
-    s.connect(address)
-    return s
+SERVER = example("echo_server")
 
 
 def read_to_eof(s):
@@ -120,13 +108,7 @@ def main():
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     inetd_connection()
-    passed = sum(results)
-    failed = len(results) - passed
-    if failed:
-        print("test cases: %d | %d passed | %d failed" % (len(results), passed, failed))
-    else:
-        print("All tests passed (%d assertions in %d test cases)" % (len(results), len(results)))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

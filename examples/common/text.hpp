@@ -1,10 +1,12 @@
 // examples/common/text.hpp — small text helpers the example programs share:
-// a port number from the command line, and the few Python bytes methods
+// a port number or HOST:PORT from the command line, and the few Python bytes methods
 // the seed's handlers call (upper(), strip(), rstrip(), print()).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string_view>
 
 namespace common {
@@ -21,6 +23,27 @@ inline bool parse_port(const char* text, std::uint16_t& port) {
   }
   port = static_cast<std::uint16_t>(value);
   return true;
+}
+
+// HOST:PORT or [IPv6]:PORT: the host (brackets removed) into host, which
+// holds host_size bytes; *bracketed says whether it was [IPv6].
+inline bool split_host_port(const char* text, char* host, std::size_t host_size, std::uint16_t& port,
+                            bool* bracketed = nullptr) {
+  const char* colon = std::strrchr(text, ':');
+  if (colon == nullptr) return false;
+  const char* start = text;
+  std::size_t length = static_cast<std::size_t>(colon - text);
+  const bool ipv6 = length > 0 && start[0] == '[';
+  if (ipv6) {
+    if (length < 2 || start[length - 1] != ']') return false;
+    ++start;
+    length -= 2;
+  }
+  if (length >= host_size) return false;
+  std::memcpy(host, start, length);
+  host[length] = '\0';
+  if (bracketed != nullptr) *bracketed = ipv6;
+  return parse_port(colon + 1, port);
 }
 
 // ASCII only, as Python's bytes methods are.
