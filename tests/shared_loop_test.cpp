@@ -198,3 +198,14 @@ TEST_CASE("shared loop: Python's way still works — poll on several servers' fi
   CHECK(test_support::exchange_stream(first.server_address, "3\n") == "3\n");
   stop = true;
 }
+
+TEST_CASE("shared loop: a lone server's own loop stops the server (a watcher on server.loop() may stop it)",
+          "[shared_loop]") {
+  using types = servers<sockserv::default_poller>;
+  types::tcp tcp({"127.0.0.1", 0});
+  sockserv::timer stopper{tcp.loop(), [&] { tcp.loop().request_shutdown(); }};
+  stopper.start(20);
+  sockserv::result served = tcp.serve_forever(0.05);  // returns once the timer asked the loop to stop
+  CHECK(served.ok());
+  CHECK(!stopper.armed());
+}

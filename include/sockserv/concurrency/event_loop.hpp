@@ -194,6 +194,12 @@ class event_loop<Poller, Capacity>::stream_mixin
 
   stream_mixin() noexcept : membership(&own_loop_), detail::event_connection_table(changed_list_, &own_loop_) {
     for (std::size_t i = 0; i < Capacity; ++i) free_[i] = static_cast<std::uint32_t>(Capacity - 1 - i);  // slot 0 first
+    own_loop_.forward_stop([this](bool wait) {
+      if (wait)
+        this->server().shutdown();
+      else
+        this->server().request_shutdown();
+    });
   }
   stream_mixin(const stream_mixin&) = delete;
   stream_mixin& operator=(const stream_mixin&) = delete;

@@ -201,17 +201,24 @@ class loop {
 
   // Asks serve_forever() to return. Async-signal-safe, any thread.
   void request_shutdown() noexcept {
+    if (stop_forward_) return stop_forward_(false);
     stop_requested_.store(true);
     doorbell_.notify();
   }
   // Stops serve_forever() and waits until it has returned; from the loop's
   // own thread (a callback) it only requests the stop.
   void shutdown() noexcept {
+    if (stop_forward_) return stop_forward_(true);
     request_shutdown();
     if (serving_.held_by_caller()) return;
     serving_.wait_until_released();
   }
   bool shutdown_requested() const noexcept { return stop_requested_.load(); }
+
+  // For a server's own loop: stopping the loop is stopping the server
+  // (to(false): request, to(true): stop and wait), so that a watcher on
+  // server.loop() — a SIGTERM watcher, say — stops server.serve_forever().
+  void forward_stop(callback<void(bool)> to) noexcept { stop_forward_ = to; }
 
   // Wakes a waiting turn. Async-signal-safe, any thread.
   void ring() noexcept { doorbell_.notify(); }
@@ -345,6 +352,7 @@ class loop {
   io_watcher doorbell_watcher_;
   std::atomic<bool> stop_requested_{false};
   detail::serving_flag serving_;
+  callback<void(bool)> stop_forward_;
   // Signals (signal_watcher.hpp): the loop's self-pipe and its watchers.
   wakeup_pipe signal_pipe_;
   io_watcher signal_input_;
