@@ -7,6 +7,7 @@
 
 #include "address.hpp"
 #include "detail/syscall.hpp"
+#include "detail/text.hpp"
 #include "error.hpp"
 
 #include <cstddef>
@@ -188,8 +189,10 @@ struct datagram {
     request.socket = fd;
     if (truncated) {
       char text[96];
-      std::snprintf(text, sizeof text, "datagram truncated: longer than max_packet_size (%zu bytes)",
-                    MaxPacketSize);
+      detail::text_builder(text, sizeof text)
+          .add("datagram truncated: longer than max_packet_size (")
+          .add_unsigned(MaxPacketSize)
+          .add(" bytes)");
       return result::from_errno(EMSGSIZE, text);
     }
     return {};
