@@ -20,6 +20,7 @@
 #include "sockserv/io.hpp"
 #include "sockserv/server.hpp"
 #include "sockserv/socket.hpp"
+#include "sockserv/version.hpp"
 
 namespace sockserv {
 
