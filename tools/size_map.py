@@ -76,16 +76,12 @@ def parse(map_path):
             yield name, size, match.group(5).strip()
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("map")
-    parser.add_argument("--top", type=int, default=14)
-    parser.add_argument("--markdown", action="store_true")
-    args = parser.parse_args()
-
+def where_bytes_go(map_path, top):
+    """[(where from, bytes)], the `top` largest first, then one line for the
+    rest; and the total of the kept sections."""
     pieces = collections.Counter()
     program_sections = []
-    for name, size, path in parse(args.map):
+    for name, size, path in parse(map_path):
         kind, what = origin(path)
         if kind == "program":
             program_sections.append((name, size))
@@ -101,23 +97,34 @@ def main():
         if re.match(r"^\.(rodata|data)(\.str|\.cst|$)", name):
             owner = "string literals and constants (program)"
         pieces[owner] += size
-
-    total = sum(pieces.values())
     ranked = pieces.most_common()
-    shown, rest = ranked[:args.top], ranked[args.top:]
-    rows = [(what, size) for what, size in shown]
+    rows = ranked[:top]
+    rest = ranked[top:]
     if rest:
         rows.append((f"{len(rest)} smaller pieces", sum(size for _, size in rest)))
+    return rows, sum(pieces.values())
+
+
+def markdown(rows, total):
+    lines = ["| from | bytes | share |", "| --- | ---: | ---: |"]
+    lines += [f"| {what} | {size:,} | {100 * size / total:.1f}% |" for what, size in rows]
+    lines.append(f"| **sections kept, total** | **{total:,}** | 100% |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("map")
+    parser.add_argument("--top", type=int, default=14)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    rows, total = where_bytes_go(args.map, args.top)
     if args.markdown:
-        print("| from | bytes | share |")
-        print("| --- | ---: | ---: |")
-        for what, size in rows:
-            print(f"| {what} | {size:,} | {100 * size / total:.1f}% |")
-        print(f"| **sections kept, total** | **{total:,}** | 100% |")
-    else:
-        for what, size in rows:
-            print(f"{what:48} {size:8} {100 * size / total:5.1f}%")
-        print(f"{'sections kept, total':48} {total:8}")
+        print(markdown(rows, total))
+        return
+    for what, size in rows:
+        print(f"{what:48} {size:8} {100 * size / total:5.1f}%")
+    print(f"{'sections kept, total':48} {total:8}")
 
 
 if __name__ == "__main__":
