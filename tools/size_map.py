@@ -6,8 +6,9 @@
 Sums the sizes of the allocated input sections the linker kept (after
 --gc-sections) by where they came from: each libc.a member on its own
 (vfprintf.o, strerror.o, ...), and the program's own object split by symbol
-into sockserv (namespace sockserv), the program (everything else it
-defines) and the compiler's runtime (libgcc, crt files). The N largest
+into sockserv's out-of-line functions (namespace sockserv), the program
+(main() and the rest it defines; the server templates are mostly inlined
+there) and string literals; libgcc and the crt files are listed apart. The N largest
 pieces are listed, the rest summed into one line. Output is a Markdown
 table (--markdown) or plain columns.
 """
@@ -93,7 +94,8 @@ def where_bytes_go(map_path, top):
     readable = demangle(sorted(set(symbols)))
     for (name, size), symbol in zip(program_sections, symbols):
         text = readable.get(symbol, symbol)
-        owner = "sockserv (namespace sockserv)" if re.search(r"\bsockserv::", text) else "the program (example code, main)"
+        owner = ("sockserv: its out-of-line functions" if re.search(r"\bsockserv::", text)
+                 else "the program: main() and the example's functions, with the server templates inlined")
         if re.match(r"^\.(rodata|data)(\.str|\.cst|$)", name):
             owner = "string literals and constants (program)"
         pieces[owner] += size
