@@ -180,7 +180,7 @@ SIZE_TARGETS ?= $(or $(filter $(MUSL_TARGETS),$(TOOLCHAIN)),$(MUSL_TARGETS))
 SIZE_MAP_TARGETS ?= x86_64-linux-musl mipsel-linux-musl
 size:
 	@for target in $(SIZE_TARGETS); do \
-	  $(MAKE) --no-print-directory examples TOOLCHAIN=$$target BUILD=build/$$target || exit 1; done
+	  $(MAKE) -s --no-print-directory examples TOOLCHAIN=$$target BUILD=build/$$target || exit 1; done
 	@status=0; for target in $(SIZE_TARGETS); do \
 	  tools/size_table.sh $$target build/$$target/examples $(SIZE_CHECKED) \
 	    "$$(sed -n 's/^SIZE_BUDGET *:= *//p' toolchains/$$target.mk)" || status=1; done; exit $$status
