@@ -17,7 +17,8 @@
 # own flags (warnings and the language standard stay). Builds run in
 # parallel, one job per CPU, unless -j is given.
 
-ifeq ($(filter -j%,$(MAKEFLAGS)),)
+# (Only in the top-level make: a sub-make shares its parent's job slots.)
+ifeq ($(MAKELEVEL)$(filter -j%,$(MAKEFLAGS)),0)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
 endif
 
