@@ -129,7 +129,7 @@ CLI_TESTS := $(if $(TOOLCHAIN),,tests/echo_server_cli_test.py)
 # version everywhere) and the ways a user's build takes sockserv
 # (tests/consumer/build_systems_test.sh). Each writes BUILD/checks/NAME.log
 # ending in a Catch2-style summary, which tests/run_all.sh counts.
-CONSUMER_SCENARIOS := cmake-subdirectory cmake-fetchcontent cmake-toolchain meson flags-mk install
+CONSUMER_SCENARIOS := cmake-subdirectory cmake-fetchcontent cmake-toolchain meson flags-mk flag-stamp install
 CHECK_LOGS := $(if $(TOOLCHAIN),,$(patsubst %,$(BUILD)/checks/%.log,release $(CONSUMER_SCENARIOS)))
 $(BUILD)/checks/release.log: FORCE | $(BUILD)/checks
 	@tests/check_release.sh >$@ 2>&1 || true

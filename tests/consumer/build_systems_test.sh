@@ -9,6 +9,7 @@
 #   cmake-toolchain      toolchains/cmake/{x86_64,mipsel}-linux-musl.cmake: static, run (qemu)
 #   meson                a meson subproject: dependency('sockserv', fallback: ...)
 #   flags-mk             eval "$(make -f toolchains/flags.mk TOOLCHAIN=... print-flags)", per musl target
+#   flag-stamp           the project's build dir is rebuilt when its flags change
 #   install              make install + pkg-config (-pthread once) + find_package (install_test.sh)
 # Environment: CXX (default g++) for the native scenarios.
 set -u
@@ -133,6 +134,15 @@ MESON
         ! readelf -l "$3/hello-$2" | grep -q INTERP || { echo "not static"; exit 1; }
         $RUN "$3/hello-$2"' _ "$repo" "$target" "$work" "$version"
     done
+    ;;
+  flag-stamp)
+    # The project's own build: a build directory built with some flags is
+    # out of date for other flags (BUILD/flags.stamp), up to date for the same.
+    check "built once, the same flags find it up to date" sh -c '
+      make -s -C "$1" --no-print-directory BUILD="$2/b" "$2/b/examples/tcp_client" &&
+      make -q -C "$1" --no-print-directory BUILD="$2/b" "$2/b/examples/tcp_client"' _ "$repo" "$work"
+    check "CXXFLAGS='-fno-exceptions -fno-rtti' finds it out of date" sh -c '
+      ! make -q -C "$1" --no-print-directory BUILD="$2/b" CXXFLAGS="-fno-exceptions -fno-rtti" "$2/b/examples/tcp_client"' _ "$repo" "$work"
     ;;
   install)
     check "make install: pkg-config and find_package(sockserv)" sh -c '
