@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/access.hpp — building blocks for verify_request(): which
 // networks may connect, and who is at the other end of a unix socket.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/address.hpp — socket addresses and the three address families.
 //
 // One socket_address type (a sockaddr_storage) holds any family's address, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/error.hpp — the errno-carrying result every fallible call returns.
 //
 // A result is either "ok" or a failure with an errno value and a short

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/server.hpp — basic_server: the request pipeline.
 //
 //   serve_forever / handle_request

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/server_base.hpp — what every server has whatever its policies:
 // the server socket, its address and options, and the shutdown handshake.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/socket.hpp — descriptor ownership and the two socket types.
 //
 // A socket type (stream, datagram) is a policy of basic_server: it says what

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/version.hpp — the one place the version is written.
 //
 // The Makefile (make install: pkg-config and CMake packages), CMakeLists.txt,

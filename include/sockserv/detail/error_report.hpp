@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/detail/error_report.hpp — the default handle_error()'s report.
 //
 // Python's BaseServer.handle_error prints a framed report to stderr; this

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/detail/text.hpp — the library's own small text formatting.
 //
 // Error messages and printed addresses are built with text_builder instead

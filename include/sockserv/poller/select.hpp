@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/poller/select.hpp — the select() demultiplexer: the oldest and
 // most portable. fd_set holds descriptors below FD_SETSIZE only; a larger
 // one is refused with a clear error instead of writing past the set.
