@@ -5,4 +5,6 @@
 #   make TOOLCHAIN=arm-linux-gnueabihf test
 TOOLCHAIN_PACKAGES := g++-arm-linux-gnueabihf qemu-user
 CXX                := arm-linux-gnueabihf-g++
-TOOLCHAIN_RUN      := qemu-arm -L /usr/arm-linux-gnueabihf
+# -E LD_LIBRARY_PATH: the cross glibc's own libraries even when Debian's multiarch
+# libc6:ARCH is installed too (the loader would take that libc, another build, and crash).
+TOOLCHAIN_RUN      := qemu-arm -L /usr/arm-linux-gnueabihf -E LD_LIBRARY_PATH=/usr/arm-linux-gnueabihf/lib
