@@ -5,7 +5,8 @@
 #   make examples   build/examples/NAME
 #   make TOOLCHAIN=NAME test|examples   cross build (toolchains/NAME.mk) in
 #                   build/NAME; tests run under the toolchain's emulator
-#   make size       static example sizes, glibc vs musl; fails over budget
+#   make size       static musl example sizes, a table per target; fails over budget
+#   make size-doc   the same tables and where tcp_uppercase's bytes go -> README.md
 #   make single-header    build/single/sockserv.hpp, the one file to vendor
 #   make install PREFIX=/usr/local    headers, pkg-config and CMake package
 #   make consumer-test    single header and installed copy, used as a user would
@@ -14,12 +15,21 @@
 #   make bench-quick      the target cells only, briefly (< 2 min) -> build/bench/quick/
 #   make bench-loop the event loop: fan-out, timers, posts -> bench/LOOP.md (~6 min)
 # CXX, CXXFLAGS and LDFLAGS from the command line are added to the project's
-# own flags (warnings and the language standard stay).
+# own flags (warnings and the language standard stay). Builds run in
+# parallel, one job per CPU, unless -j is given.
+
+# (Only in the top-level make: a sub-make shares its parent's job slots.)
+ifeq ($(MAKELEVEL)$(filter -j%,$(MAKEFLAGS)),0)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 
 CXX      ?= g++
 STD      ?= c++17
 BUILD    ?= build
-OPTIMIZE ?= -O2 -g
+# -Og -g: optimised for debugging, and a third faster to compile than -O2
+# (make test from a clean clone is compile-bound). CI builds the suite at
+# -O2 too (.ci/run); a toolchain may set its own (the musl ones: -Os).
+OPTIMIZE ?= -Og -g
 WERROR   ?= -Werror
 WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion $(WERROR)
 TEST_TIMEOUT ?= 600
@@ -50,6 +60,21 @@ RUN ?= $(TOOLCHAIN_RUN)
 # holding only catch2/, so a cross compiler never sees the host's /usr/include.
 CATCH2_DIR ?= /usr/include/catch2
 CATCH2_INCLUDE := $(BUILD)/include-catch2
+# Catch2's own runner (catch_main.o) is compiled without optimisation: it is
+# the largest object and the slowest to build, and nothing of sockserv is in it.
+CATCH_MAIN_FLAGS ?= -O0 -g0
+
+# The flags a build directory was made with: when they change (another CXX,
+# CXXFLAGS='-fno-exceptions -fno-rtti', ...) everything in it is rebuilt,
+# instead of a variant silently reusing another variant's objects.
+FLAGS_STAMP := $(BUILD)/flags.stamp
+build_flags = $(CXX) | $(ALL_CXXFLAGS) | $(TOOLCHAIN_STARTFILES) | $(ALL_LDFLAGS) | $(CATCH_MAIN_FLAGS)
+ifeq ($(filter clean packages install,$(MAKECMDGOALS)),)
+ifneq ($(build_flags),$(file <$(FLAGS_STAMP)))
+$(shell mkdir -p $(BUILD))
+$(file >$(FLAGS_STAMP),$(build_flags))
+endif
+endif
 
 HEADERS  := $(shell find include -name '*.hpp')
 EXAMPLES := $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(filter-out examples/embed_%.cpp,$(wildcard examples/*.cpp)))
@@ -83,22 +108,22 @@ TEST_REFUSAL = $(error TOOLCHAIN=$(TOOLCHAIN) builds the examples only; run the 
 endif
 
 .PHONY: all examples tests test demo clean asan ubsan tsan
-.PHONY: matrix packages size single-header single-header-test install install-test consumer-test
+.PHONY: matrix packages size size-doc single-header single-header-test install install-test consumer-test FORCE
 all: examples tests
 
 examples: $(EXAMPLES)
 tests: $(TEST_BINARIES)
 
-$(BUILD)/examples/%: examples/%.cpp $(HEADERS) $(wildcard examples/common/*.hpp) | $(BUILD)/examples
+$(BUILD)/examples/%: examples/%.cpp $(HEADERS) $(wildcard examples/common/*.hpp) $(FLAGS_STAMP) | $(BUILD)/examples
 	$(CXX) $(ALL_CXXFLAGS) $(TOOLCHAIN_STARTFILES) $< -o $@ $(ALL_LDFLAGS)
 
 $(EMBED_EXAMPLES:%=$(BUILD)/examples/%): $(BUILD)/examples/%: examples/%.cpp $(HEADERS) $(wildcard examples/common/*.hpp) | $(BUILD)/examples
 	$(CXX) $(ALL_CXXFLAGS) $(call pkg_cflags,$(EMBED_PACKAGE_$*)) $< -o $@ $(ALL_LDFLAGS) $(call pkg_libs,$(EMBED_PACKAGE_$*))
 
-$(BUILD)/tests/catch_main.o: tests/catch_main.cpp | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
-	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -c $< -o $@
+$(BUILD)/tests/catch_main.o: tests/catch_main.cpp $(FLAGS_STAMP) | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
+	$(CXX) $(ALL_CXXFLAGS) $(CATCH_MAIN_FLAGS) -isystem $(CATCH2_INCLUDE) -c $< -o $@
 
-$(BUILD)/tests/%.o: tests/%.cpp $(HEADERS) $(TEST_SUPPORT) | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
+$(BUILD)/tests/%.o: tests/%.cpp $(HEADERS) $(TEST_SUPPORT) $(FLAGS_STAMP) | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
 	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -Itests -c $< -o $@
 
 # Replays fuzz/regressions and the seeds through the fuzz targets' checks.
@@ -120,7 +145,7 @@ $(BUILD)/tests/embedding_test.o: tests/embedding_test.cpp $(HEADERS) $(TEST_SUPP
 $(BUILD)/tests/embedding_tests: $(BUILD)/tests/catch_main.o $(BUILD)/tests/embedding_test.o
 	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(ALL_LDFLAGS) $(call pkg_libs,$(HOST_LOOP_LIBS))
 
-$(BUILD)/examples $(BUILD)/tests:
+$(BUILD)/examples $(BUILD)/tests $(BUILD)/checks:
 	mkdir -p $@
 
 # Process-level tests of the example programs (tests/*_cli_test.py: signals,
@@ -128,8 +153,20 @@ $(BUILD)/examples $(BUILD)/tests:
 # build/examples/*.
 CLI_TESTS := $(if $(TOOLCHAIN),,$(wildcard tests/*_cli_test.py))
 
-test: $(TEST_BINARIES) $(EXAMPLES)
-	$(TEST_REFUSAL)BUILD=$(BUILD) RUN="$(RUN)" TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run_all.sh $(TEST_BINARIES) $(CLI_TESTS)
+# Checks make test runs while the suite compiles (native builds only): the
+# release checks (tests/check_release.sh: the SPDX line in every header, one
+# version everywhere) and the ways a user's build takes sockserv
+# (tests/consumer/build_systems_test.sh). Each writes BUILD/checks/NAME.log
+# ending in a Catch2-style summary, which tests/run_all.sh counts.
+CONSUMER_SCENARIOS := cmake-subdirectory cmake-fetchcontent cmake-toolchain meson flags-mk flag-stamp install
+CHECK_LOGS := $(if $(TOOLCHAIN),,$(patsubst %,$(BUILD)/checks/%.log,release $(CONSUMER_SCENARIOS)))
+$(BUILD)/checks/release.log: FORCE | $(BUILD)/checks
+	@tests/check_release.sh >$@ 2>&1 || true
+$(BUILD)/checks/%.log: FORCE | $(BUILD)/checks
+	@MAKEFLAGS= CXX='$(CXX)' timeout -k 10 300 tests/consumer/build_systems_test.sh $* >$@ 2>&1 || true
+
+test: $(TEST_BINARIES) $(EXAMPLES) $(CHECK_LOGS)
+	$(TEST_REFUSAL)BUILD=$(BUILD) RUN="$(RUN)" TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run_all.sh $(TEST_BINARIES) $(CLI_TESTS) $(CHECK_LOGS)
 
 demo: $(EXAMPLES)
 	BUILD=$(BUILD) examples/demo.sh
@@ -162,21 +199,34 @@ matrix:
 packages:
 	@echo $(TOOLCHAIN_PACKAGES)
 
-# Each example static and stripped, against glibc and against musl, as a
-# table; fails when SIZE_CHECKED (under musl) is over SIZE_BUDGET bytes.
+# make size: each example static and stripped for every musl target (with
+# TOOLCHAIN=a musl target: that one), a table per target; fails when
+# SIZE_CHECKED is over the target's SIZE_BUDGET (set in its toolchain file).
+# make size-doc writes the tables, and where SIZE_CHECKED's bytes go (from
+# its linker map, on SIZE_MAP_TARGETS), into README.md between its markers.
 SIZE_CHECKED ?= tcp_uppercase
-SIZE_BUDGET  ?= 32768
-STATIC_GLIBC := build/static-glibc
+MUSL_TARGETS := x86_64-linux-musl mipsel-linux-musl arm-linux-musleabihf aarch64-linux-musl
+SIZE_TARGETS ?= $(or $(filter $(MUSL_TARGETS),$(TOOLCHAIN)),$(MUSL_TARGETS))
+SIZE_MAP_TARGETS ?= x86_64-linux-musl mipsel-linux-musl
 size:
-	@$(MAKE) --no-print-directory examples TOOLCHAIN= EMBED_EXAMPLES= BUILD=$(STATIC_GLIBC) OPTIMIZE=-Os \
-	  CXXFLAGS='-ffunction-sections -fdata-sections $(CXXFLAGS)' LDFLAGS='-static -Wl,--gc-sections -s $(LDFLAGS)'
-	@$(MAKE) --no-print-directory examples TOOLCHAIN=x86_64-linux-musl
-	@tools/size_table.sh $(STATIC_GLIBC)/examples build/x86_64-linux-musl/examples $(SIZE_CHECKED) $(SIZE_BUDGET)
+	@for target in $(SIZE_TARGETS); do \
+	  $(MAKE) -s --no-print-directory examples TOOLCHAIN=$$target BUILD=build/$$target || exit 1; done
+	@status=0; for target in $(SIZE_TARGETS); do \
+	  tools/size_table.sh $$target build/$$target/examples $(SIZE_CHECKED) \
+	    "$$(sed -n 's/^SIZE_BUDGET *:= *//p' toolchains/$$target.mk)" || status=1; done; exit $$status
+
+size-doc: size
+	@for target in $(SIZE_MAP_TARGETS); do \
+	  $(MAKE) --no-print-directory TOOLCHAIN=$$target BUILD=build/size-map/$$target \
+	    LDFLAGS='-Wl,-Map,build/size-map/'$$target'/$(SIZE_CHECKED).map' build/size-map/$$target/examples/$(SIZE_CHECKED) || exit 1; done
+	python3 tools/size_doc.py --readme README.md --checked $(SIZE_CHECKED) \
+	  $(foreach t,$(MUSL_TARGETS),--examples $(t)=build/$(t)/examples) \
+	  $(foreach t,$(SIZE_MAP_TARGETS),--map $(t)=build/size-map/$(t)/$(SIZE_CHECKED).map)
 
 # The single header: every project header inlined once, in dependency order.
 SINGLE_HEADER := build/single/sockserv.hpp
 single-header: $(SINGLE_HEADER)
-$(SINGLE_HEADER): $(HEADERS) tools/single_header.py
+$(SINGLE_HEADER): $(HEADERS) tools/single_header.py LICENSE
 	python3 tools/single_header.py --root include $@
 
 # Builds hello and every example against the single header alone, runs them.
@@ -186,7 +236,7 @@ single-header-test: $(SINGLE_HEADER)
 # make install PREFIX=/usr/local [DESTDIR=...]: the headers, a pkg-config file
 # (PREFIX/share/pkgconfig/sockserv.pc) and a CMake package
 # (PREFIX/share/cmake/sockserv: find_package(sockserv) -> sockserv::sockserv).
-VERSION ?= 0.1.0
+VERSION := $(shell sed -n 's/^\#define SOCKSERV_VERSION_STRING "\(.*\)"/\1/p' include/sockserv/version.hpp)
 PREFIX  ?= /usr/local
 DESTDIR ?=
 install:

@@ -11,9 +11,15 @@
 # Exit 0: every output was right; 1: something failed.
 #
 # Environment: BUILD (default build) — where `make examples` put the binaries.
+# SERVERS (default: the same) — where the servers (and threaded_tcp,
+# forking_tcp) come from, and RUN — a prefix for running them: a cross
+# build's servers run under qemu and talk to the native clients
+# (tests/cross/run_examples.sh).
 set -u
 
 bin=${BUILD:-build}/examples
+servers=${SERVERS:-$bin}
+run=${RUN:-}
 limit=${DEMO_TIMEOUT:-10}
 failures=0
 
@@ -68,7 +74,8 @@ start_server() {
   # Made here first: the background shell may not have opened it yet when
   # the loop below first reads it.
   : >"$work/$1.out"
-  "$bin/$1" 0 >"$work/$1.out" 2>&1 &
+  # shellcheck disable=SC2086  # RUN may be a command with arguments
+  $run "$servers/$1" 0 >"$work/$1.out" 2>&1 &
   server_pid=$!
   ticks=0
   while :; do
@@ -104,8 +111,8 @@ demo() {
   server=$1 client=$2
   echo
   echo "=== $server + $client"
-  if [ ! -x "$bin/$server" ] || [ ! -x "$bin/$client" ]; then
-    fail "$bin/$server or $bin/$client is missing: run 'make examples'"
+  if [ ! -x "$servers/$server" ] || [ ! -x "$bin/$client" ]; then
+    fail "$servers/$server or $bin/$client is missing: run 'make examples'"
     return
   fi
   start_server "$server" || { fail "$server did not start"; return; }
@@ -150,11 +157,12 @@ demo udp_uppercase udp_client \
 for example in threaded_tcp forking_tcp; do
   echo
   echo "=== $example"
-  if [ ! -x "$bin/$example" ]; then
+  if [ ! -x "$servers/$example" ]; then
     echo "-- not built: skipped"
     continue
   fi
-  run_limited "$work/$example.out" "$bin/$example"
+  # shellcheck disable=SC2086
+  run_limited "$work/$example.out" $run "$servers/$example"
   status=$?
   show "\$ $example" "$work/$example.out"
   [ "$status" -eq 0 ] || fail "$example exited with status $status"

@@ -30,6 +30,7 @@
 #include <cstring>
 #include <new>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace {
@@ -288,8 +289,9 @@ int usage(const char* message) {
   std::fprintf(stderr,
                "usage: echo_server --family tcp|udp|unix|unix-dgram --listen ADDR\n"
                "                   [--mode echo|once] [--policy NAME] [--poller select|poll|epoll]\n"
-               "       echo_server --family F --listen systemd ...   (a socket from systemd)\n"
-               "       echo_server --family F --inetd ...            (inetd: the socket is stdin)\n"
+               "       echo_server [--family F] --listen systemd ... (a socket from systemd)\n"
+               "       echo_server [--family F] --inetd ...          (inetd: the socket is stdin)\n"
+               "  (without --family: the handed-over socket's own family and type)\n"
                "                   [--backlog N]\n"
                "  ADDR: HOST:PORT, [IPv6]:PORT, or a unix socket path\n"
                "  NAME:");
@@ -301,6 +303,24 @@ int usage(const char* message) {
 // HOST:PORT or [IPv6]:PORT into o.host / o.port / o.ipv6.
 bool split_host_port(const char* text, options& o) {
   return common::split_host_port(text, o.host, sizeof o.host, o.port, &o.ipv6);
+}
+
+// --listen systemd / --inetd without --family: the handed-over socket says
+// what it is (its address family and socket type). False if fd is no socket.
+bool family_of_descriptor(int fd, options& o) {
+  sockaddr_storage local{};
+  socklen_t length = sizeof local;
+  int type = 0;
+  socklen_t type_length = sizeof type;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) != 0 ||
+      ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) != 0)
+    return false;
+  bool stream = type == SOCK_STREAM;
+  if (local.ss_family == AF_UNIX) o.kind = stream ? family::unix_stream : family::unix_datagram;
+  else if (local.ss_family == AF_INET || local.ss_family == AF_INET6) o.kind = stream ? family::tcp : family::udp;
+  else return false;
+  o.ipv6 = local.ss_family == AF_INET6;
+  return true;
 }
 
 }  // namespace
@@ -344,6 +364,11 @@ int main(int argc, char** argv) {
     }
   }
   if (o.listen != nullptr && std::strcmp(o.listen, "systemd") == 0) o.source = socket_source::systemd;
+  if (!have_family && o.source != socket_source::bind_address) {
+    int handed_over = o.source == socket_source::systemd ? sockserv::systemd_first_fd : 0;
+    if (!family_of_descriptor(handed_over, o)) return usage("the handed-over descriptor is not a socket");
+    have_family = true;
+  }
   if (!have_family || (o.listen == nullptr && o.source == socket_source::bind_address))
     return usage("--family and --listen (or --inetd) are required");
   bool ip = o.kind == family::tcp || o.kind == family::udp;

@@ -29,7 +29,7 @@ struct uppercase_handler : sockserv::base_request_handler<sockserv::connection> 
       if (n <= 0) break;  // end of stream or error: answer what we have
       total += static_cast<std::size_t>(n);
     }
-    std::printf("Received from %s:\n", client_address.host().c_str());
+    common::write(stdout, "Received from ", client_address.host().c_str(), ":\n");
     common::print({data, total});
     for (std::size_t i = 0; i < total; ++i) data[i] = common::ascii_upper(data[i]);
     request.sendall(data, total);

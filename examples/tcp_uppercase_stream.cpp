@@ -18,7 +18,7 @@ struct uppercase_handler : sockserv::stream_request_handler<> {
     // At most 10000 bytes, to stop a sender from flooding us (and never more
     // than rfile's buffer, rbufsize = 8192 here).
     std::string_view data = common::rstrip(rfile.readline(10000));
-    std::printf("%s wrote:\n", client_address.host().c_str());
+    common::write(stdout, client_address.host().c_str(), " wrote:\n");
     common::print(data);
 
     // data points into rfile's buffer: upper-case a copy.

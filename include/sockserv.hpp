@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv.hpp — Python's socketserver for embedded POSIX, header-only C++17.
 //
 // The four synchronous servers, their threading and forking variants, and
@@ -21,6 +22,7 @@
 #include "sockserv/loop.hpp"
 #include "sockserv/server.hpp"
 #include "sockserv/socket.hpp"
+#include "sockserv/version.hpp"
 
 namespace sockserv {
 

@@ -50,14 +50,15 @@ def graceful_stop(policy):
             server.wait()
 
 
-def systemd_activation(directory):
-    """systemd-socket-activate binds, echo_server --listen systemd serves."""
+def systemd_activation(directory, family_option):
+    """systemd-socket-activate binds, echo_server --listen systemd serves;
+    without --family it serves the unix socket it was handed as one."""
     tool = shutil.which("systemd-socket-activate")
     if tool is None:
         check("systemd-socket-activate is installed (Debian package systemd)", False)
         return
-    path = os.path.join(directory, "activated.sock")
-    manager = subprocess.Popen([tool, "-l", path, SERVER, "--family", "unix", "--listen", "systemd"],
+    path = os.path.join(directory, "activated%d.sock" % len(family_option))
+    manager = subprocess.Popen([tool, "-l", path, SERVER] + family_option + ["--listen", "systemd"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         announced = manager.stdout.readline()  # "Listening on PATH as 3."
@@ -67,7 +68,7 @@ def systemd_activation(directory):
         c.close()
         manager.send_signal(signal.SIGTERM)   # systemd-socket-activate exec()s the service
         code = manager.wait(TIMEOUT)
-        check("--listen systemd serves on the socket systemd-socket-activate passes",
+        check("--listen systemd %s serves on the socket systemd-socket-activate passes" % " ".join(family_option),
               "Listening on" in announced and reply == b"activated\n" and code == 0,
               repr((announced, reply, code)))
     finally:
@@ -76,21 +77,22 @@ def systemd_activation(directory):
             manager.wait()
 
 
-def inetd_connection():
-    """inetd accepts, then runs echo_server with the connection as stdin."""
+def inetd_connection(family_option):
+    """inetd accepts, then runs echo_server with the connection as stdin
+    (without --family: a TCP connection because the socket is one)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     client = connect(listener.getsockname())
     accepted, _ = listener.accept()
-    service = subprocess.Popen([SERVER, "--family", "tcp", "--inetd"], stdin=accepted, stdout=accepted)
+    service = subprocess.Popen([SERVER] + family_option + ["--inetd"], stdin=accepted, stdout=accepted)
     accepted.close()
     try:
         client.sendall(b"from inetd\nsecond line\n")
         client.shutdown(socket.SHUT_WR)
         reply = read_to_eof(client)
         code = service.wait(TIMEOUT)
-        check("--inetd serves the connection on stdin, then exits 0",
+        check("--inetd %s serves the connection on stdin, then exits 0" % " ".join(family_option),
               reply == b"from inetd\nsecond line\n" and code == 0, repr((reply, code)))
     finally:
         if service.poll() is None:
@@ -104,10 +106,12 @@ def main():
         graceful_stop(policy)
     directory = tempfile.mkdtemp(prefix="sockserv-cli-")
     try:
-        systemd_activation(directory)
+        systemd_activation(directory, ["--family", "unix"])
+        systemd_activation(directory, [])
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    inetd_connection()
+    inetd_connection(["--family", "tcp"])
+    inetd_connection([])
     return summary()
 
 

@@ -5,4 +5,6 @@
 #   make TOOLCHAIN=aarch64-linux-gnu test
 TOOLCHAIN_PACKAGES := g++-aarch64-linux-gnu qemu-user
 CXX                := aarch64-linux-gnu-g++
-TOOLCHAIN_RUN      := qemu-aarch64 -L /usr/aarch64-linux-gnu
+# -E LD_LIBRARY_PATH: the cross glibc's own libraries even when Debian's multiarch
+# libc6:ARCH is installed too (the loader would take that libc, another build, and crash).
+TOOLCHAIN_RUN      := qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib

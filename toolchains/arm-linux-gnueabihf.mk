@@ -5,8 +5,6 @@
 #   make TOOLCHAIN=arm-linux-gnueabihf test
 TOOLCHAIN_PACKAGES := g++-arm-linux-gnueabihf qemu-user
 CXX                := arm-linux-gnueabihf-g++
-# LD_LIBRARY_PATH: where Debian's multiarch libc for this architecture is
-# installed too (libc6:armhf comes with e.g. libbearssl-dev:armhf), the
-# emulated loader would find /lib/arm-linux-gnueabihf/libc.so.6 first, and a program
-# built against the cross glibc crashes at its first thread or fork.
+# -E LD_LIBRARY_PATH: the cross glibc's own libraries even when Debian's multiarch
+# libc6:ARCH is installed too (the loader would take that libc, another build, and crash).
 TOOLCHAIN_RUN      := qemu-arm -L /usr/arm-linux-gnueabihf -E LD_LIBRARY_PATH=/usr/arm-linux-gnueabihf/lib

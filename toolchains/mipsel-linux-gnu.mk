@@ -5,10 +5,8 @@
 #   make TOOLCHAIN=mipsel-linux-gnu test
 TOOLCHAIN_PACKAGES := g++-mipsel-linux-gnu qemu-user
 CXX                := mipsel-linux-gnu-g++
-# LD_LIBRARY_PATH: where Debian's multiarch libc for this architecture is
-# installed too (libc6:armhf comes with e.g. libbearssl-dev:armhf), the
-# emulated loader would find /lib/mipsel-linux-gnu/libc.so.6 first, and a program
-# built against the cross glibc crashes at its first thread or fork.
+# -E LD_LIBRARY_PATH: the cross glibc's own libraries even when Debian's multiarch
+# libc6:ARCH is installed too (the loader would take that libc, another build, and crash).
 TOOLCHAIN_RUN      := qemu-mipsel -L /usr/mipsel-linux-gnu -E LD_LIBRARY_PATH=/usr/mipsel-linux-gnu/lib
 # No 64-bit atomic instructions on 32-bit MIPS: std::atomic<long long> and
 # std::atomic<double> (some tests use them; the library does not) call libatomic.

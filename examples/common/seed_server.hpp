@@ -24,14 +24,14 @@ namespace common {
 // usage line (the caller exits 2).
 inline bool port_argument(int argc, char** argv, std::uint16_t& port) {
   if (argc < 2 || (argc == 2 && parse_port(argv[1], port))) return true;
-  std::fprintf(stderr, "usage: %s [PORT]\n", argv[0]);
+  write(stderr, "usage: ", argv[0], " [PORT]\n");
   return false;
 }
 
 // "program: what failed" on stderr ("tcp_uppercase: bind 127.0.0.1:9999:
 // Address already in use"); returns the exit status, 1.
 inline int failed(const char* program, const sockserv::result& failure) {
-  std::fprintf(stderr, "%s: %s\n", program, failure.message());
+  write(stderr, program, ": ", failure.message(), "\n");
   return 1;
 }
 
@@ -55,7 +55,7 @@ int serve_until_signal(Server& server, const char* program) {
   sockserv::result outcome = server ? server.server_bind() : server.error();
   if (outcome) outcome = server.server_activate();  // UDP: nothing to listen() for, but harmless
   if (outcome) {
-    std::printf("listening on %s\n", server.server_address.to_string().c_str());  // port 0: the chosen port
+    print("listening on ", server.server_address.to_string().c_str());  // port 0: the chosen port
     running = &server;
     struct sigaction on_stop {};
     on_stop.sa_handler = stop_running_server;
@@ -75,7 +75,7 @@ template <class Server>
 bool start_serve_forever(Server& server, pthread_t& thread) {
   void* (*serve)(void*) = [](void* argument) -> void* {
     sockserv::result served = static_cast<Server*>(argument)->serve_forever();
-    if (!served) std::fprintf(stderr, "serve_forever: %s\n", served.message());
+    if (!served) write(stderr, "serve_forever: ", served.message(), "\n");
     return nullptr;
   };
   return pthread_create(&thread, nullptr, serve, &server) == 0;

@@ -60,11 +60,19 @@ inline std::string_view strip(std::string_view text) {
   return rstrip(text);
 }
 
+// write(stream, pieces...): each piece in turn, as fputs/fwrite would. The
+// uppercase servers print with this rather than printf, so their static
+// binaries carry no printf formatter (10 KiB under musl; see
+// sockserv/detail/text.hpp).
+inline void write_piece(std::FILE* stream, std::string_view text) { std::fwrite(text.data(), 1, text.size(), stream); }
+template <class... Pieces>
+void write(std::FILE* stream, const Pieces&... pieces) {
+  (write_piece(stream, pieces), ...);
+}
+
 // Python's print() for text that has no terminating NUL: the text, then a
 // newline; with a label, the label first ("Received: " + text).
-inline void print(std::string_view text) { std::printf("%.*s\n", static_cast<int>(text.size()), text.data()); }
-inline void print(const char* label, std::string_view text) {
-  std::printf("%s%.*s\n", label, static_cast<int>(text.size()), text.data());
-}
+inline void print(std::string_view text) { write(stdout, text, "\n"); }
+inline void print(const char* label, std::string_view text) { write(stdout, label, text, "\n"); }
 
 }  // namespace common

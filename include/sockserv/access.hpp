@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/access.hpp — building blocks for verify_request(): which
 // networks may connect, and who is at the other end of a unix socket.
 //
@@ -10,12 +11,12 @@
 #pragma once
 
 #include "address.hpp"
+#include "detail/text.hpp"
 #include "error.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstddef>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <netinet/in.h>
@@ -79,7 +80,7 @@ class network {
  private:
   static result invalid(const char* text, const char* why) noexcept {
     char message[result::message_capacity];
-    std::snprintf(message, sizeof message, "invalid network '%.64s': %.60s", text, why);
+    detail::text_builder(message, sizeof message).add("invalid network '").add(text, 64).add("': ").add(why, 60);
     return result::failure(message);
   }
   bool prefix_matches(const unsigned char* bytes) const noexcept {

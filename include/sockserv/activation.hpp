@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/activation.hpp — running under a service manager that opens the
 // socket: systemd socket activation, inetd, procd.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/address.hpp — socket addresses and the three address families.
 //
 // One socket_address type (a sockaddr_storage) holds any family's address, so
@@ -6,12 +7,12 @@
 // heap. The families are compile-time policies of basic_server.
 #pragma once
 
+#include "detail/text.hpp"
 #include "error.hpp"
 
 #include <arpa/inet.h>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -19,6 +20,49 @@
 #include <sys/un.h>
 
 namespace sockserv {
+
+namespace detail {
+// inet_ntop's text, without inet_ntop (0.8 KiB of a static musl binary that
+// needs no more than this): dotted quad, and RFC 5952 for IPv6 (lower-case
+// hex, no leading zeros, the first longest run of two or more zero groups
+// as "::", IPv4-mapped addresses as ::ffff:a.b.c.d).
+inline void add_ipv4(text_builder& out, const unsigned char* bytes) noexcept {
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) out.add_char('.');
+    out.add_unsigned(bytes[i]);
+  }
+}
+
+inline void add_ipv6(text_builder& out, const unsigned char* bytes) noexcept {
+  static constexpr unsigned char mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(bytes, mapped_prefix, sizeof mapped_prefix) == 0) {
+    out.add("::ffff:");
+    add_ipv4(out, bytes + 12);
+    return;
+  }
+  unsigned groups[8];
+  for (int i = 0; i < 8; ++i) groups[i] = static_cast<unsigned>(bytes[2 * i] << 8 | bytes[2 * i + 1]);
+  int best_start = -1, best_length = 1;  // a single zero group is not shortened
+  for (int i = 0; i < 8;) {
+    int run = 0;
+    while (i + run < 8 && groups[i + run] == 0) ++run;
+    if (run > best_length) {
+      best_start = i;
+      best_length = run;
+    }
+    i += run > 0 ? run : 1;
+  }
+  for (int i = 0; i < 8; ++i) {
+    if (i == best_start) {
+      out.add("::");
+      i += best_length - 1;
+      continue;
+    }
+    if (i > 0 && i != best_start + best_length) out.add_char(':');
+    out.add_hex(groups[i]);
+  }
+}
+}  // namespace detail
 
 // Printable form of an address; big enough for "[v6%scope]:port" and any
 // unix path.
@@ -56,32 +100,32 @@ class socket_address {
   // Host part only: "127.0.0.1", "::1", or the unix path ("@name" if abstract).
   address_string host() const noexcept {
     address_string out;
+    detail::text_builder text(out.text, sizeof out.text);
     switch (family()) {
       case AF_INET:
-        ::inet_ntop(AF_INET, &as<sockaddr_in>().sin_addr, out.text, sizeof out.text);
+        detail::add_ipv4(text, reinterpret_cast<const unsigned char*>(&as<sockaddr_in>().sin_addr));
         break;
       case AF_INET6:
-        ::inet_ntop(AF_INET6, &as<sockaddr_in6>().sin6_addr, out.text, sizeof out.text);
+        detail::add_ipv6(text, as<sockaddr_in6>().sin6_addr.s6_addr);
         break;
       case AF_UNIX:
-        write_unix_path(out);
+        write_unix_path(text);
         break;
       default:
-        std::snprintf(out.text, sizeof out.text, "(unnamed)");
+        text.add("(unnamed)");
     }
     return out;
   }
 
   // "127.0.0.1:9999", "[::1]:9999", "/run/app.sock".
   address_string to_string() const noexcept {
-    address_string host_text = host();
+    if (family() != AF_INET && family() != AF_INET6) return host();
     address_string out;
-    if (family() == AF_INET)
-      std::snprintf(out.text, sizeof out.text, "%.64s:%u", host_text.text, port());
-    else if (family() == AF_INET6)
-      std::snprintf(out.text, sizeof out.text, "[%.64s]:%u", host_text.text, port());
-    else
-      return host_text;
+    detail::text_builder text(out.text, sizeof out.text);
+    if (family() == AF_INET6) text.add_char('[');
+    text.add(host().text);
+    if (family() == AF_INET6) text.add_char(']');
+    text.add_char(':').add_unsigned(port());
     return out;
   }
 
@@ -102,23 +146,19 @@ class socket_address {
   }
 
  private:
-  void write_unix_path(address_string& out) const noexcept {
-    const auto& un = as<sockaddr_un>();
+  void write_unix_path(detail::text_builder& out) const noexcept {
     if (is_unnamed()) {
-      std::snprintf(out.text, sizeof out.text, "(unnamed)");
+      out.add("(unnamed)");
       return;
     }
     std::size_t length = length_ - offsetof(sockaddr_un, sun_path);
-    const char* path = un.sun_path;
-    std::size_t at = 0;
+    const char* path = as<sockaddr_un>().sun_path;
     if (path[0] == '\0') {  // Linux abstract name: shown with a leading '@'
-      out.text[at++] = '@';
+      out.add_char('@');
       ++path;
       --length;
     }
-    for (std::size_t i = 0; i < length && path[i] != '\0' && at + 1 < sizeof out.text; ++i)
-      out.text[at++] = path[i];
-    out.text[at] = '\0';
+    out.add(path, length);  // up to the length, or a NUL before it
   }
 
   sockaddr_storage storage_{};
@@ -143,7 +183,7 @@ struct unix_endpoint {
 namespace detail {
 inline result bad_address(const char* what, const char* text) noexcept {
   char message[result::message_capacity];
-  std::snprintf(message, sizeof message, "invalid address '%.80s': %.55s", text ? text : "(null)", what);
+  text_builder(message, sizeof message).add("invalid address '").add(text, 80).add("': ").add(what, 55);
   return result::failure(message);
 }
 inline bool is_localhost(const char* host) noexcept { return std::strcmp(host, "localhost") == 0; }

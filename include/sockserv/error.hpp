@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/error.hpp — the errno-carrying result every fallible call returns.
 //
 // A result is either "ok" or a failure with an errno value and a short
@@ -5,8 +6,9 @@
 // lives in a fixed array so that reporting an error never allocates.
 #pragma once
 
+#include "detail/text.hpp"
+
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <exception>
 
@@ -23,8 +25,10 @@ class [[nodiscard]] result {
     result r;
     r.code_ = code;
     char reason[96];
-    std::snprintf(r.message_, sizeof r.message_, "%.110s: %.47s", context,
-                  describe_errno(code, reason, sizeof reason));
+    detail::text_builder(r.message_, sizeof r.message_)
+        .add(context, 110)
+        .add(": ")
+        .add(describe_errno(code, reason, sizeof reason), 47);
     return r;
   }
 
@@ -32,7 +36,7 @@ class [[nodiscard]] result {
   static result failure(const char* message) noexcept {
     result r;
     r.code_ = -1;
-    std::snprintf(r.message_, sizeof r.message_, "%.159s", message);
+    detail::text_builder(r.message_, sizeof r.message_).add(message);
     return r;
   }
 
@@ -49,7 +53,7 @@ class [[nodiscard]] result {
   }
   static const char* pick_strerror(const char* gnu, char*) noexcept { return gnu; }
   static const char* pick_strerror(int xsi, char* buf) noexcept {
-    if (xsi != 0) std::snprintf(buf, 32, "errno %d", xsi);
+    if (xsi != 0) detail::text_builder(buf, 32).add("errno ").add_signed(xsi);
     return buf;
   }
 

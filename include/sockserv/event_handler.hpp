@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/event_handler.hpp — the handler of the event loop.
 //
 // An event handler never blocks: the loop reads for it and calls

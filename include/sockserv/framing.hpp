@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/framing.hpp — cutting whole messages off buffered input, for the
 // event loop's handlers (which must never wait for the rest of a message).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/handler.hpp — the three request handler bases.
 //
 // The server builds a fresh handler for every request (on the stack of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/io.hpp — rfile and wfile: fixed-buffer readers and writers.
 //
 // Each sized type (buffered_reader<N>, stream_writer<N>, packet_writer<N>)

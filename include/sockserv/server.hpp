@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/server.hpp — basic_server: the request pipeline.
 //
 //   serve_forever / handle_request
@@ -17,6 +18,7 @@
 
 #include "address.hpp"
 #include "concurrency/synchronous.hpp"
+#include "detail/error_report.hpp"
 #include "detail/hook.hpp"
 #include "error.hpp"
 #include "handler.hpp"
@@ -267,11 +269,7 @@ class basic_server : public server_base,
   // A request failed (a std::exception from the handler, a failed result,
   // or a datagram that did not fit). Reports to stderr; serving goes on.
   void handle_error(request_type&, const socket_address& client_address, const char* what) {
-    std::fprintf(stderr,
-                 "----------------------------------------\n"
-                 "Error while processing the request from %s\n%s\n"
-                 "----------------------------------------\n",
-                 client_address.to_string().c_str(), what);
+    detail::report_request_error(client_address, what);
   }
 
   // finish_request + handle_error on failure + shutdown_request: what every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/server_base.hpp — what every server has whatever its policies:
 // the server socket, its address and options, and the shutdown handshake.
 //
@@ -9,6 +10,7 @@
 #include "address.hpp"
 #include "detail/serving_flag.hpp"
 #include "detail/syscall.hpp"
+#include "detail/text.hpp"
 #include "error.hpp"
 #include "loop/loop.hpp"
 #include "socket.hpp"
@@ -180,15 +182,16 @@ class server_base {
     result woke = wakeup_.open();
     if (!woke) return woke;
     char what[result::message_capacity];
+    detail::text_builder what_text(what, sizeof what);
+    what_text.add("adopt descriptor ").add_signed(fd);
     int actual_type = 0;
     socklen_t length = sizeof actual_type;
     if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &actual_type, &length) == -1) {
-      std::snprintf(what, sizeof what, "adopt descriptor %d", fd);
       return result::from_errno(errno, what);
     }
     socket_address local;
     if (::getsockname(fd, local.data(), &local.length_for_update()) == -1) {
-      std::snprintf(what, sizeof what, "adopt descriptor %d: getsockname", fd);
+      what_text.add(": getsockname");
       return result::from_errno(errno, what);
     }
     int listening = 0;
@@ -199,7 +202,7 @@ class server_base {
                         : type == SOCK_STREAM && !listening ? "not a listening socket"
                                                             : nullptr;
     if (wrong != nullptr) {
-      std::snprintf(what, sizeof what, "adopt descriptor %d: %s", fd, wrong);
+      what_text.add(": ").add(wrong);
       return result::failure(what);
     }
     detail::set_cloexec(fd);
@@ -274,7 +277,7 @@ class server_base {
   result failure_at(const char* call) const noexcept {
     int code = errno;
     char context[result::message_capacity];
-    std::snprintf(context, sizeof context, "%.30s %.120s", call, server_address.to_string().c_str());
+    detail::text_builder(context, sizeof context).add(call, 30).add(" ").add(server_address.to_string().c_str(), 120);
     return result::from_errno(code, context);
   }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/socket.hpp — descriptor ownership and the two socket types.
 //
 // A socket type (stream, datagram) is a policy of basic_server: it says what
@@ -7,6 +8,7 @@
 
 #include "address.hpp"
 #include "detail/syscall.hpp"
+#include "detail/text.hpp"
 #include "error.hpp"
 
 #include <cstddef>
@@ -188,8 +190,10 @@ struct datagram {
     request.socket = fd;
     if (truncated) {
       char text[96];
-      std::snprintf(text, sizeof text, "datagram truncated: longer than max_packet_size (%zu bytes)",
-                    MaxPacketSize);
+      detail::text_builder(text, sizeof text)
+          .add("datagram truncated: longer than max_packet_size (")
+          .add_unsigned(MaxPacketSize)
+          .add(" bytes)");
       return result::from_errno(EMSGSIZE, text);
     }
     return {};

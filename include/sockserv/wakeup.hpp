@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/wakeup.hpp — a self-pipe that wakes a thread blocked in poll().
 //
 // notify() is async-signal-safe (one write() of one byte), so a signal

@@ -5,7 +5,9 @@
 // One thread, no timing: bind a TCP server on 127.0.0.1:0, connect a plain
 // client socket (the kernel completes the handshake into the backlog), send
 // a line, let handle_request() serve it, read the upper-cased reply.
-// Exit 0 and "hello: ok" when the reply is right.
+// Exit 0 and "hello: ok" when the reply is right. Built with
+// -DEXPECTED_VERSION="..." (the version the build system reports), it also
+// checks that the build system and sockserv/version.hpp agree.
 #include <sockserv.hpp>
 
 #include <arpa/inet.h>
@@ -35,6 +37,10 @@ int fail(const char* what) {
 }  // namespace
 
 int main() {
+#ifdef EXPECTED_VERSION
+  if (std::strcmp(EXPECTED_VERSION, SOCKSERV_VERSION_STRING) != 0)
+    return fail("the build system's version (" EXPECTED_VERSION ") is not sockserv/version.hpp's (" SOCKSERV_VERSION_STRING ")");
+#endif
   sockserv::tcp_server<upper_handler> server({"127.0.0.1", 0});
   if (!server) return fail(server.error().message());
 
@@ -59,6 +65,6 @@ int main() {
   }
   ::close(client);
   if (std::strcmp(reply, "HELLO, VENDORED WORLD\n") != 0) return fail("wrong reply");
-  std::printf("hello: ok (%s)\n", server.server_address.to_string().c_str());
+  std::printf("hello: ok (sockserv %s, %s)\n", sockserv::version_string, server.server_address.to_string().c_str());
   return 0;
 }

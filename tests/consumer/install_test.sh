@@ -19,8 +19,11 @@ cp "$here/hello.cpp" "$here/CMakeLists.txt" "$work/"
 echo "-- pkg-config (PKG_CONFIG_PATH=$prefix/share/pkgconfig)"
 flags=$(PKG_CONFIG_PATH="$prefix/share/pkgconfig" pkg-config --cflags --libs sockserv)
 echo "   $cxx -std=c++17 hello.cpp $flags"
+pthreads=$(printf '%s\n' $flags | grep -c '^-pthread$' || true)
+[ "$pthreads" -eq 1 ] || { echo "FAIL: pkg-config --cflags --libs gives -pthread $pthreads times, not once"; exit 1; }
+pc_version=$(PKG_CONFIG_PATH="$prefix/share/pkgconfig" pkg-config --modversion sockserv)
 # shellcheck disable=SC2086
-(cd "$work" && $cxx -std=c++17 -Wall -Wextra -Werror hello.cpp $flags -o hello-pkgconfig)
+(cd "$work" && $cxx -std=c++17 -Wall -Wextra -Werror "-DEXPECTED_VERSION=\"$pc_version\"" hello.cpp $flags -o hello-pkgconfig)
 "$work/hello-pkgconfig"
 
 echo "-- CMake find_package(sockserv) (CMAKE_PREFIX_PATH=$prefix)"

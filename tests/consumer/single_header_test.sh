@@ -22,6 +22,12 @@ cp "$here/hello.cpp" "$repo"/examples/*.cpp "$work/src/"
 cp -R "$repo/examples/common" "$work/src/"  # the examples' shared headers
 rm -f "$work"/src/embed_*.cpp  # these need another library's main loop (make examples builds them)
 
+# The header states its license, version and commit at the top.
+version=$(sed -n 's/^#define SOCKSERV_VERSION_STRING "\(.*\)"/\1/p' "$repo/include/sockserv/version.hpp")
+head -n 1 "$header" | grep -q '^// SPDX-License-Identifier: BSL-1.0$' || { echo "FAIL: no SPDX line atop $header"; exit 1; }
+grep -q "^// sockserv $version, commit " "$header" || { echo "FAIL: $header does not state version $version and its commit"; exit 1; }
+grep -q "^// Boost Software License - Version 1.0" "$header" || { echo "FAIL: no license text in $header"; exit 1; }
+
 # The preprocessor must read nothing of this repository but the copy.
 # shellcheck disable=SC2086
 deps=$(cd "$work" && $cxx $flags -Ivendor -M src/hello.cpp)

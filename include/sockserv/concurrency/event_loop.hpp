@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/concurrency/event_loop.hpp — the seed's third way: one thread, no
 // fork, an explicit table of partly served connections, and a readiness
 // poller that decides which to advance next.

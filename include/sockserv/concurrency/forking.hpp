@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/concurrency/forking.hpp — ForkingMixIn: each request runs in a
 // child process forked for it.
 //

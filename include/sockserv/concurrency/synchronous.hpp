@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/concurrency/synchronous.hpp — the default policy: each request
 // runs to completion on the serving thread before the next is fetched.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/concurrency/threading.hpp — ThreadingMixIn: each request runs on
 // a worker thread while the serving thread goes back to listening.
 //

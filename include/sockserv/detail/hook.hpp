@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/detail/hook.hpp — calling a handler hook that may return void
 // or a result.
 #pragma once

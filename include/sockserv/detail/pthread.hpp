@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/detail/pthread.hpp — minimal RAII over pthread mutexes and
 // condition variables. std::mutex would do, but std::condition_variable
 // lives in libstdc++.so, which a static musl build does not have.

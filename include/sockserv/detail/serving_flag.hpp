@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/detail/serving_flag.hpp — which thread runs serve_forever(), and
 // a way for shutdown() to wait until none does.
 //

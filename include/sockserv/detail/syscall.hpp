@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/detail/syscall.hpp — thin wrappers over the socket system calls.
 //
 // Every descriptor is created close-on-exec, every send avoids SIGPIPE, and

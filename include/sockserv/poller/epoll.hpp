@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/poller/epoll.hpp — the epoll demultiplexer (Linux): the kernel
 // keeps the interest set, so a wait costs what is ready, not what is open.
 // Level-triggered, like poll and select, so the loop is the same for all.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/poller/poll.hpp — the poll() demultiplexer: portable POSIX, no
 // descriptor limit, cost linear in the number of connections per wait.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/poller/readiness.hpp — what every poller reports about a
 // descriptor, and the interface they share.
 //

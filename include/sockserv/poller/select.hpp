@@ -1,14 +1,15 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/poller/select.hpp — the select() demultiplexer: the oldest and
 // most portable. fd_set holds descriptors below FD_SETSIZE only; a larger
 // one is refused with a clear error instead of writing past the set.
 #pragma once
 
+#include "../detail/text.hpp"
 #include "../error.hpp"
 #include "readiness.hpp"
 
 #include <cerrno>
 #include <cstddef>
-#include <cstdio>
 #include <sys/select.h>
 #include <sys/time.h>
 
@@ -35,9 +36,12 @@ class select_poller {
   result add(int fd, poll_token token, bool read, bool write) noexcept {
     if (fd < 0 || fd >= FD_SETSIZE) {
       char message[result::message_capacity];
-      std::snprintf(message, sizeof message,
-                    "select: descriptor %d is at or above FD_SETSIZE (%d); use the poll or epoll poller", fd,
-                    FD_SETSIZE);
+      detail::text_builder(message, sizeof message)
+          .add("select: descriptor ")
+          .add_signed(fd)
+          .add(" is at or above FD_SETSIZE (")
+          .add_signed(FD_SETSIZE)
+          .add("); use the poll or epoll poller");
       return result::from_errno(EMFILE, message);
     }
     token_of_fd_[fd] = token;
