@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/loop.hpp — the daemon's loop and its watchers (see loop/loop.hpp).
 #pragma once
 

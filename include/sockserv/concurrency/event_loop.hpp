@@ -29,6 +29,7 @@
 #include "../address.hpp"
 #include "../detail/hook.hpp"
 #include "../detail/syscall.hpp"
+#include "../detail/text.hpp"
 #include "../error.hpp"
 #include "../event_handler.hpp"
 #include "../loop/loop.hpp"
@@ -553,7 +554,7 @@ class event_loop<Poller, Capacity>::stream_mixin
 
   static result connect_failure(int code, const socket_address& address) {
     char context[result::message_capacity];
-    std::snprintf(context, sizeof context, "connect %.120s", address.to_string().c_str());
+    detail::text_builder(context, sizeof context).add("connect ").add(address.to_string().c_str(), 120);
     return result::from_errno(code, context);
   }
 

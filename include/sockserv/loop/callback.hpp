@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/loop/callback.hpp — a callable stored inside the watcher that
 // owns it, so that watchers take lambdas without std::function's heap.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/loop/child_watcher.hpp — child processes with an exit callback.
 //
 //   sockserv::child_watcher helper;
@@ -12,6 +13,7 @@
 // reported too. The callback runs on the loop's thread, once.
 #pragma once
 
+#include "../detail/text.hpp"
 #include "../error.hpp"
 #include "loop.hpp"
 #include "signal_watcher.hpp"
@@ -61,7 +63,7 @@ class child_watcher {
     posix_spawnattr_destroy(&attributes);
     if (rc != 0) {
       char message[result::message_capacity];
-      std::snprintf(message, sizeof message, "spawn %.120s", argv[0]);
+      detail::text_builder(message, sizeof message).add("spawn ").add(argv[0], 120);
       return result::from_errno(rc, message);
     }
     return watch(owner, pid, on_exit);

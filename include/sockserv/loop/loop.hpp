@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/loop/loop.hpp — the daemon's event loop: one poller, one timer
 // queue and one wake-up for every source a daemon has (servers, timers,
 // signals, child processes, foreign descriptors, posts from threads).
@@ -27,6 +28,7 @@
 
 #include "../detail/serving_flag.hpp"
 #include "../detail/syscall.hpp"
+#include "../detail/text.hpp"
 #include "../error.hpp"
 #include "../poller/poll.hpp"
 #include "../poller/readiness.hpp"
@@ -415,8 +417,12 @@ result io_watcher::start(loop& owner, int fd, bool read, bool write, callback_ty
   poll_token token = 0;
   if (!owner.take_token(token)) {
     char message[result::message_capacity];
-    std::snprintf(message, sizeof message, "loop: descriptor table full (%zu watched); descriptor %d refused",
-                  owner.capacity_, fd);
+    detail::text_builder(message, sizeof message)
+        .add("loop: descriptor table full (")
+        .add_unsigned(owner.capacity_)
+        .add(" watched); descriptor ")
+        .add_signed(fd)
+        .add(" refused");
     return result::from_errno(ENOSPC, message);
   }
   result added = owner.backend_add(fd, token, read, write);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/loop/post_queue.hpp — handing work to the loop's thread from any
 // other thread, without locks on the fast path and without losing anything.
 //

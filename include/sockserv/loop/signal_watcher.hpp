@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/loop/signal_watcher.hpp — signals delivered as events: the
 // callback runs on the loop's thread, between other callbacks, so it may do
 // anything a callback may (stop the loop, re-read a file, write to clients).
@@ -18,6 +19,7 @@
 // runs merge into one callback, as the kernel merges pending signals.
 #pragma once
 
+#include "../detail/text.hpp"
 #include "../error.hpp"
 #include "loop.hpp"
 
@@ -84,9 +86,9 @@ class signal_watcher {
     stop();
     detail::signal_routes& r = detail::routes();
     if (signo <= 0 || signo >= detail::signal_limit || signo == SIGKILL || signo == SIGSTOP)
-      return failure("signal_watcher: cannot watch signal %d", signo, EINVAL);
+      return failure("signal_watcher: cannot watch signal ", signo, "", EINVAL);
     if (r.owner[signo] != nullptr && r.owner[signo] != &owner)
-      return failure("signal_watcher: signal %d is watched by another loop", signo, EBUSY);
+      return failure("signal_watcher: signal ", signo, " is watched by another loop", EBUSY);
     result ready = open_pipe(owner);
     if (!ready) return ready;
     if (r.watchers[signo] == 0) {
@@ -100,7 +102,7 @@ class signal_watcher {
       if (::sigaction(signo, &action, &r.previous[signo]) == -1) {
         r.owner[signo] = nullptr;
         r.pipe_fd[signo].store(-1);
-        return failure("signal_watcher: sigaction(%d)", signo, errno);
+        return failure("signal_watcher: sigaction(", signo, ")", errno);
       }
     }
     ++r.watchers[signo];
@@ -133,9 +135,9 @@ class signal_watcher {
   int signal_number() const noexcept { return signo_; }
 
  private:
-  static result failure(const char* format, int signo, int code) noexcept {
+  static result failure(const char* before, int signo, const char* after, int code) noexcept {
     char message[result::message_capacity];
-    std::snprintf(message, sizeof message, format, signo);
+    detail::text_builder(message, sizeof message).add(before).add_signed(signo).add(after);
     return result::from_errno(code, message);
   }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/loop/timer.hpp — one-shot and periodic timers on the monotonic
 // clock, owned by the caller and linked into their loop's queue.
 //
