@@ -136,9 +136,9 @@ TEST_CASE("shared loop: a joined server's shutdown() stops the loop, and its own
     returned = true;
   });
   CHECK(test_support::exchange_stream(tcp.server_address, "up.\n") == "up.\n");
-  tcp.shutdown();  // waits until the loop has returned
-  CHECK(returned);
+  tcp.shutdown();  // stops the loop serving it, and waits for it
   serving.join();
+  CHECK(returned);
   // Removed from the loop, the server serves on its own again.
   loop.remove(tcp);
   test_support::serving_thread<types::tcp> alone(tcp);
