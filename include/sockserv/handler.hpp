@@ -93,6 +93,7 @@ class stream_request_handler : public base_request_handler<connection> {
 
  private:
   static timeval to_timeval(double seconds) noexcept {
+    if (seconds != seconds || seconds >= 1e9) return timeval{0, 0};  // NaN, infinity: no timeout
     if (seconds <= 0) return timeval{0, 1};  // 0 would mean "no timeout" to the kernel
     timeval tv{};
     tv.tv_sec = static_cast<time_t>(seconds);

@@ -36,6 +36,27 @@ struct has_own_wait : std::false_type {};
 template <class Mixin>
 struct has_own_wait<Mixin, std::void_t<decltype(std::declval<Mixin&>().wait_for_activity(0, false))>>
     : std::true_type {};
+
+// Whether a policy can take a request now (threading: a free worker;
+// forking: a free child slot); one without has_capacity() always can.
+template <class Mixin>
+auto policy_has_capacity(Mixin& policy, int) -> decltype(policy.has_capacity()) {
+  return policy.has_capacity();
+}
+template <class Mixin>
+bool policy_has_capacity(Mixin&, long) {
+  return true;
+}
+// How soon such a policy looks again while it has none (-1: it wakes the
+// loop itself, see server_base::wait_for_request).
+template <class Mixin>
+constexpr auto capacity_recheck_ms(int) -> decltype(int{Mixin::capacity_recheck_ms}) {
+  return Mixin::capacity_recheck_ms;
+}
+template <class Mixin>
+constexpr int capacity_recheck_ms(long) {
+  return -1;
+}
 }  // namespace detail
 
 template <class AddressFamily, class SocketType, class Handler, class Concurrency = synchronous,
@@ -116,17 +137,20 @@ class basic_server : public server_base,
       ~stop_guard() { server.end_serving(); }
     } guard{*this};
     const int interval_ms = detail::to_poll_ms(poll_interval);
-    while (!shutdown_requested()) {
+    while (!take_shutdown_request()) {
       wait_outcome ready = wait_step(interval_ms, true, 0);
-      if (shutdown_requested()) break;
+      if (take_shutdown_request()) break;
       if (ready == wait_outcome::failed) return result::from_errno(errno, "serve_forever: poll");
       if (ready == wait_outcome::request) {
         // Take what is queued, not one request per wake-up: a poll() per
         // datagram or connection would cost as much as the request. A policy
         // with its own wait (the event loop) takes one per turn, so that a
         // full connection table is seen before the next accept.
+        // Threading and forking take one only while they have room for it.
         int batch = detail::has_own_wait<policy_mixin>::value ? 1 : 64;
-        while (handle_request_noblock() && --batch > 0 && !shutdown_requested()) {
+        policy_mixin& policy = *this;
+        while (handle_request_noblock() && --batch > 0 && !shutdown_requested() &&
+               detail::policy_has_capacity(policy, 0)) {
         }
       }
       self().service_actions();
@@ -342,7 +366,9 @@ class basic_server : public server_base,
     return static_cast<Policy*>(this)->wait_for_activity(timeout_ms, watch_wakeup);
   }
   wait_outcome wait_step(int timeout_ms, bool watch_wakeup, long) {
-    return wait_for_request(timeout_ms, watch_wakeup);
+    policy_mixin& policy = *this;
+    return wait_for_request(timeout_ms, watch_wakeup, detail::policy_has_capacity(policy, 0),
+                            detail::capacity_recheck_ms<policy_mixin>(0));
   }
 
   typename SocketType::receive_buffer receive_buffer_;

@@ -70,9 +70,10 @@ class server_base {
   // loop runs, the request stays pending: the next serve_forever() returns
   // at once, as in Python.
   void shutdown() noexcept {
+    const unsigned run = serving_.snapshot();  // before the request: the run it stops
     request_shutdown();
     if (serving_.held_by_caller()) return;
-    serving_.wait_until_released();
+    serving_.wait_until_released(run);
   }
 
   // What one wait of the serving loop saw: a new request to fetch, a
@@ -85,11 +86,21 @@ class server_base {
   // watched), or timeout_ms passes (-1: forever). While accepting is paused
   // (see pause_accepting) the socket is not watched; when the pause ends
   // before the timeout, the outcome is `served`: look again.
-  wait_outcome wait_for_request(int timeout_ms, bool watch_wakeup) noexcept {
-    const int paused = accept_pause_left_ms();
+  //
+  // Without capacity (every worker busy, the child table full) the socket
+  // is not watched either — clients wait in the backlog, and the one wait
+  // still sees the wake-up at once. A policy that learns of freed capacity
+  // by looking (forking reaps children) passes recheck_ms >= 0: the wait
+  // then ends after that long with `served`; -1 means it is woken instead
+  // (notify_capacity()).
+  wait_outcome wait_for_request(int timeout_ms, bool watch_wakeup, bool capacity = true,
+                                int recheck_ms = -1) noexcept {
+    const int paused = capacity ? accept_pause_left_ms() : (recheck_ms < 0 ? -1 : recheck_ms);
     int wait_ms = timeout_ms;
     if (paused > 0 && (wait_ms < 0 || paused < wait_ms)) wait_ms = paused;
-    pollfd watched[2] = {{paused > 0 ? -1 : socket.fd(), POLLIN, 0}, {wakeup_.read_fd(), POLLIN, 0}};
+    const bool listening = capacity && paused <= 0;
+    pollfd watched[2] = {{listening ? socket.fd() : -1, POLLIN, 0}, {wakeup_.read_fd(), POLLIN, 0}};
+    watch_wakeup = watch_wakeup || !capacity;  // freed capacity arrives through the pipe
     int rc = detail::poll_until(watched, watch_wakeup ? 2 : 1, wait_ms);
     if (rc == -1) return wait_outcome::failed;
     if (rc == 0) return wait_ms == timeout_ms ? wait_outcome::timed_out : wait_outcome::served;
@@ -121,6 +132,10 @@ class server_base {
     const std::int64_t left = accept_resume_ms_ - detail::monotonic_ms();
     return left > 0 ? static_cast<int>(left) : 0;
   }
+
+  // Capacity came back (a worker freed a full pool): wakes the serving
+  // loop's wait, which then watches the listener again. Not a shutdown.
+  void notify_capacity() const noexcept { wakeup_.notify(); }
 
   // Empties the wake-up pipe (a policy with its own wait calls this when
   // the pipe fires).
@@ -220,15 +235,31 @@ class server_base {
 
   void record_construction_error(const result& failure) noexcept { construction_error_ = failure; }
 
+ public:
+  // In a forked request child: drops the parent's listener and wake-up
+  // pipe (the socket file, if any, stays: it is the parent's). A shutdown
+  // requested in the child after this wakes nothing.
+  void close_inherited_descriptors() noexcept {
+    close_socket();
+    wakeup_.close();
+  }
+
+ protected:
+
   bool shutdown_requested() const noexcept { return shutdown_requested_.load(); }
+
+  // The loop has seen the request and stops for it: consumed here, at the
+  // moment it is seen, so that a request made while the loop is on its way
+  // out stays pending for the next serve_forever() instead of being wiped.
+  bool take_shutdown_request() noexcept { return shutdown_requested_.exchange(false); }
 
   // Marks the calling thread as the one serving. False if another
   // serve_forever() already runs on this server.
   bool begin_serving() noexcept { return serving_.claim(); }
 
-  // The loop has stopped: consume the request and release shutdown().
+  // The loop has stopped: release shutdown(). A request made after the
+  // loop consumed its own stays set (the flag, not the pipe, is the truth).
   void end_serving() noexcept {
-    shutdown_requested_.store(false);
     wakeup_.drain();
     serving_.release();
   }

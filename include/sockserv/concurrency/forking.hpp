@@ -38,7 +38,7 @@ struct forking {
     static constexpr std::size_t child_capacity = MaxChildren;
 
     // At most this many children at once (clamped to MaxChildren): at the
-    // limit the parent waits for one to exit before forking again.
+    // limit the serving loop stops accepting until one exits.
     std::size_t max_children = MaxChildren;
     // false: server_close() does not wait for the children.
     bool block_on_close = true;
@@ -48,19 +48,24 @@ struct forking {
     // Reaps the children that have exited (waiting for all if blocking),
     // after waiting for one if the table is at max_children.
     void collect_children(bool blocking = false) {
-      while (count_ > 0 && count_ >= limit()) wait_for_one_child();
-      for (std::size_t i = 0; i < count_;) {
-        pid_t rc = reap(children_[i], blocking ? 0 : WNOHANG);
-        if (rc == 0)
-          ++i;  // still running
-        else
-          forget(i);
-      }
+      wait_for_room();
+      reap_exited(blocking);
     }
+
+    // Whether a request fetched now can be forked at once. The serving
+    // loop watches the listener only while it can; with the table full it
+    // reaps again every capacity_recheck_ms (there is no descriptor to
+    // wait on for "one of these pids exited"), and shutdown() still wakes
+    // it at once.
+    bool has_capacity() {
+      if (count_ >= limit()) reap_exited(false);
+      return count_ < limit();
+    }
+    static constexpr int capacity_recheck_ms = 10;
 
     void process_request(request_type& request, const socket_address& client_address) {
       auto& server = static_cast<Server&>(*this).self();
-      collect_children(false);
+      wait_for_room();
       flush_stdout();  // or the child would print the parent's pending output again
       pid_t pid = ::fork();
       if (pid == -1) {
@@ -68,7 +73,14 @@ struct forking {
         server.shutdown_request(request);
         return;
       }
-      if (pid == 0) run_child(server, request, client_address);
+      if (pid == 0) {
+        // The child serves this one request: the listener and the wake-up
+        // pipe are the parent's (a child holding the listener would keep it
+        // accepting during graceful_close, and block a restarted service's
+        // bind). A datagram request answers through the server socket.
+        if constexpr (SocketType::type == SOCK_STREAM) server.close_inherited_descriptors();
+        run_child(server, request, client_address);
+      }
       children_[count_++] = pid;
       server.close_request(request);  // the child's copy stays open
     }
@@ -80,21 +92,23 @@ struct forking {
     // only while stopping.
     bool drain_requests(std::int64_t deadline_ms) {
       for (;;) {
-        collect_children(false);
+        reap_exited(false);
         if (count_ == 0) return true;
         const std::int64_t left = deadline_ms - detail::monotonic_ms();
         if (left <= 0) break;
         detail::sleep_ms(left < 10 ? static_cast<int>(left) : 10);
       }
       for (std::size_t i = 0; i < count_; ++i) ::kill(children_[i], SIGKILL);
-      collect_children(true);
+      reap_exited(true);
       return false;
     }
 
-    void service_actions() { collect_children(false); }
-    void handle_timeout() { collect_children(false); }
-    void wait_for_requests_in_flight() { collect_children(block_on_close); }
-    void finish_all_requests() { collect_children(false); }
+    // Never wait here: the serving loop runs these between waits, and a
+    // full table must not keep it from seeing shutdown().
+    void service_actions() { reap_exited(false); }
+    void handle_timeout() { reap_exited(false); }
+    void wait_for_requests_in_flight() { reap_exited(block_on_close); }
+    void finish_all_requests() { reap_exited(false); }
 
    private:
     std::size_t limit() const noexcept {
@@ -136,19 +150,26 @@ struct forking {
       return rc;
     }
 
-    // Blocks until one of our children exits. waitid(WNOWAIT) tells which
-    // child of the process exited without reaping it; if that is not one of
-    // ours, fall back to waiting for our oldest.
-    void wait_for_one_child() {
-      siginfo_t info{};
-      int rc;
-      do rc = ::waitid(P_ALL, 0, &info, WEXITED | WNOWAIT);
-      while (rc == -1 && errno == EINTR);
-      std::size_t index = 0;
-      for (std::size_t i = 0; rc == 0 && i < count_; ++i)
-        if (children_[i] == info.si_pid) index = i;
-      reap(children_[index], 0);
-      forget(index);
+    void reap_exited(bool blocking) {
+      for (std::size_t i = 0; i < count_;) {
+        pid_t rc = reap(children_[i], blocking ? 0 : WNOHANG);
+        if (rc == 0)
+          ++i;  // still running
+        else
+          forget(i);
+      }
+    }
+
+    // With the table at max_children, waits until any one of our children
+    // has exited — whichever, and never one of the application's (waitid
+    // on any child would see the application's zombies first and then wait
+    // for our oldest). Reached by a process_request() the serving loop did
+    // not gate on has_capacity() (serve_connection).
+    void wait_for_room() {
+      while (count_ > 0 && count_ >= limit()) {
+        reap_exited(false);
+        if (count_ >= limit()) detail::sleep_ms(capacity_recheck_ms);
+      }
     }
 
     void forget(std::size_t index) noexcept { children_[index] = children_[--count_]; }

@@ -4,8 +4,10 @@
 // Instead of a thread per request, a fixed pool of up to Workers pthreads
 // (each with a StackSize stack) is started on demand and then reused, so the
 // steady state creates no threads and allocates nothing. When every worker
-// is busy the serving thread waits for one (back-pressure: further clients
-// wait in the listen backlog; nobody is dropped).
+// is busy the serving thread stops watching the listener until one is free
+// (back-pressure: further clients wait in the listen backlog; nobody is
+// dropped); a worker that frees a full pool wakes it through the server's
+// wake-up pipe, the same wait that shutdown() wakes.
 #pragma once
 
 #include "../address.hpp"
@@ -17,8 +19,10 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 namespace sockserv {
 
@@ -36,9 +40,17 @@ template <std::size_t Workers = 16, std::size_t StackSize = 256 * 1024>
 struct threading {
   static_assert(Workers > 0, "threading needs at least one worker");
   static constexpr double default_timeout = -1;  // handle_request waits forever
+  // What a worker's stack really gets (PTHREAD_STACK_MIN is 16 KiB on Linux).
+  static constexpr std::size_t effective_stack = StackSize < 16384 ? 16384 : StackSize;
 
   template <class Server, class SocketType, class Handler>
   class mixin {
+    // The handler lives on its worker's stack, beside the frames of the
+    // pipeline and of the C library (8 KiB is a conservative allowance).
+    static_assert(sizeof(Handler) + 8192 <= effective_stack,
+                  "threading<Workers, StackSize>: the handler (with its rbufsize/wbufsize buffers) does not "
+                  "fit a worker's stack; raise StackSize or shrink the handler's buffers");
+
    public:
     using request_type = typename SocketType::request_type;
     static constexpr std::size_t worker_capacity = Workers;
@@ -79,6 +91,7 @@ struct threading {
       }
       SocketType::copy_request(request, chosen->request, chosen->packet);
       chosen->client_address = client_address;
+      chosen->cancel_handle = cancel_handle_of(request);
       detail::lock_guard hold(lock_);
       chosen->daemon = daemon_threads;
       chosen->has_work = true;
@@ -89,6 +102,15 @@ struct threading {
 
     void service_actions() {}
     void handle_timeout() {}
+
+    // Whether a request fetched now has a worker: an idle one, or room to
+    // start one. The serving loop watches the listener only while it does.
+    bool has_capacity() noexcept {
+      detail::lock_guard hold(lock_);
+      return idle_count_ > 0 || started_ < Workers;
+    }
+    // A full pool is left by a worker's wake-up, not by polling again.
+    static constexpr int capacity_recheck_ms = -1;
 
     // Run by server_close() once the socket is closed.
     void wait_for_requests_in_flight() {
@@ -101,19 +123,35 @@ struct threading {
     }
 
     // graceful_close(): waits for every request in flight, daemon or not,
-    // until the deadline.
+    // until the (monotonic) deadline; then cancels those still running and
+    // gives them cancel_grace_ms to return.
     bool drain_requests(std::int64_t deadline_ms) {
-      const timespec until = detail::realtime_after_ms(deadline_ms - detail::monotonic_ms());
       detail::lock_guard hold(lock_);
       while (in_flight_ > 0)
-        if (!worker_freed_.wait_until(lock_, until)) break;
-      return in_flight_ == 0;
+        if (!worker_freed_.wait_until_ms(lock_, deadline_ms)) break;
+      if (in_flight_ == 0) return true;
+      cancel_in_flight_locked();
+      const std::int64_t grace = detail::monotonic_ms() + cancel_grace_ms;
+      while (in_flight_ > 0)
+        if (!worker_freed_.wait_until_ms(lock_, grace)) break;
+      return false;
+    }
+
+    // Shuts down the connection of every request in flight (both ways), so
+    // that a handler blocked in a receive or a send returns at once: end of
+    // input, or EPIPE. A handler blocked on anything else is not reached.
+    void cancel_requests_in_flight() noexcept {
+      detail::lock_guard hold(lock_);
+      cancel_in_flight_locked();
     }
 
     // Run by the server's destructor: every request, daemon or not, must be
-    // over before the memory it uses goes away.
+    // over before the memory it uses goes away. Those still running (daemon
+    // threads, or block_on_close = false) are cancelled first, so the wait
+    // is bounded as graceful_close's is.
     void finish_all_requests() {
       detail::lock_guard hold(lock_);
+      cancel_in_flight_locked();
       stopping_ = true;
       for (std::size_t i = 0; i < started_; ++i) workers_[i].wake.notify_one();
       join_workers_locked();
@@ -126,6 +164,7 @@ struct threading {
       unsigned number = 0;
       bool has_work = false;
       bool daemon = false;
+      int cancel_handle = -1;  // a duplicate of the connection, closed with the request
       detail::condition wake;
       request_type request{};
       socket_address client_address;
@@ -154,7 +193,9 @@ struct threading {
     }
 
     // Workers block every signal, so that SIGINT/SIGTERM handlers run on
-    // the application's threads (the ones that call request_shutdown()).
+    // the application's threads (the ones that call request_shutdown()) —
+    // except the faults a thread raises itself: blocked, those would kill
+    // the process without running the application's crash handler.
     static int start_thread(worker& w) noexcept {
       pthread_attr_t attributes;
       pthread_attr_init(&attributes);
@@ -164,6 +205,8 @@ struct threading {
       pthread_attr_setstacksize(&attributes, stack);
       sigset_t all, previous;
       sigfillset(&all);
+      const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+      for (int fault : faults) sigdelset(&all, fault);
       pthread_sigmask(SIG_SETMASK, &all, &previous);
       int rc = pthread_create(&w.thread, &attributes, &worker_main, &w);
       pthread_sigmask(SIG_SETMASK, &previous, nullptr);
@@ -187,11 +230,15 @@ struct threading {
         lock_.unlock();
         run_request(server, w);
         lock_.lock();
+        detail::close_descriptor(w.cancel_handle);  // under the lock: a cancel never meets a reused number
+        w.cancel_handle = -1;
         w.has_work = false;
         --in_flight_;
         if (!w.daemon) --waited_in_flight_;
+        const bool pool_was_full = idle_count_ == 0 && started_ == Workers;
         idle_[idle_count_++] = static_cast<unsigned>(w.number - 1);
         worker_freed_.notify_all();
+        if (pool_was_full) server.notify_capacity();  // the serving loop may wait for this
       }
       lock_.unlock();
     }
@@ -210,6 +257,23 @@ struct threading {
       server.serve_request(w.request, w.client_address);
 #endif
     }
+
+    // A descriptor of the request's own for cancelling it, so that a
+    // cancel never shuts down a number the handler closed and something
+    // else reused. Datagram requests have nothing to cancel.
+    static int cancel_handle_of(const request_type& request) noexcept {
+      if constexpr (SocketType::type == SOCK_STREAM)
+        return request.fd < 0 ? -1 : ::fcntl(request.fd, F_DUPFD_CLOEXEC, 0);
+      else
+        return -1;
+    }
+
+    void cancel_in_flight_locked() noexcept {
+      for (std::size_t i = 0; i < started_; ++i)
+        if (workers_[i].has_work && workers_[i].cancel_handle >= 0) ::shutdown(workers_[i].cancel_handle, SHUT_RDWR);
+    }
+
+    static constexpr int cancel_grace_ms = 50;
 
     // Caller holds lock_; releases it while joining (workers need it to exit).
     void join_workers_locked() {

@@ -100,21 +100,6 @@ inline std::int64_t monotonic_ms() noexcept {
   return static_cast<std::int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
 }
 
-// The CLOCK_REALTIME time `ms_from_now` milliseconds ahead, for
-// pthread_cond_timedwait().
-inline timespec realtime_after_ms(std::int64_t ms_from_now) noexcept {
-  timespec at{};
-  ::clock_gettime(CLOCK_REALTIME, &at);
-  if (ms_from_now < 0) ms_from_now = 0;
-  at.tv_sec += static_cast<time_t>(ms_from_now / 1000);
-  at.tv_nsec += static_cast<long>((ms_from_now % 1000) * 1000000);
-  if (at.tv_nsec >= 1000000000L) {
-    at.tv_sec += 1;
-    at.tv_nsec -= 1000000000L;
-  }
-  return at;
-}
-
 // Sleeps for `ms` milliseconds, resuming after signals.
 inline void sleep_ms(int ms) noexcept {
   timespec left{ms / 1000, static_cast<long>(ms % 1000) * 1000000L};
@@ -122,11 +107,13 @@ inline void sleep_ms(int ms) noexcept {
   }
 }
 
-// Seconds (negative = forever) to a poll() timeout in milliseconds.
+// Seconds (negative = forever) to a poll() timeout in milliseconds. NaN
+// counts as forever, and anything beyond ~24 days is clamped: converting
+// either to int would be undefined behaviour.
 inline int to_poll_ms(double seconds) noexcept {
-  if (seconds < 0) return -1;
+  if (!(seconds >= 0)) return -1;  // negative or NaN
   double ms = seconds * 1000.0;
-  if (ms > 2147483000.0) return 2147483000;
+  if (!(ms <= 2147483000.0)) return 2147483000;  // also +infinity
   int whole = static_cast<int>(ms);
   return (static_cast<double>(whole) < ms) ? whole + 1 : whole;  // round up: never spin
 }
