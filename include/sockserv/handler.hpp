@@ -125,14 +125,24 @@ class datagram_request_handler : public base_request_handler<datagram_request> {
     wfile.clear();
   }
 
-  // Returns -1 (errno set) when the reply could not be sent; finish() itself
-  // ignores that, as a vanished UDP client is not the server's failure.
+  // Returns -1 (errno set) when the reply could not be sent. A reply that
+  // did not fit wfile (a write refused with EMSGSIZE) is not sent at all —
+  // neither empty nor cut short — and finish() reports it to handle_error;
+  // a vanished UDP client is not the server's failure and goes unreported.
   std::ptrdiff_t send_reply() noexcept {
+    if (wfile.error() != 0) {
+      errno = wfile.error();
+      return -1;
+    }
     if (!wfile.has_reply() || client_address.is_unnamed()) return 0;
     return request.sendto(wfile.contents(), client_address);
   }
 
-  void finish() noexcept { send_reply(); }
+  result finish() noexcept {
+    if (send_reply() == -1 && wfile.error() != 0)
+      return result::from_errno(wfile.error(), "datagram reply larger than wbufsize: not sent");
+    return {};
+  }
 };
 
 }  // namespace sockserv

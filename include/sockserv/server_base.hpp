@@ -39,7 +39,10 @@ class server_base {
   // binding, construct with bind_and_activate = false.
   bool allow_reuse_address = false;
   bool allow_reuse_port = false;
-  int request_queue_size = 5;
+  // The listen() backlog. SOMAXCONN (4096 on Linux 5.4+, else 128), not
+  // Python's 5: with 5, a burst of connects makes clients retry SYNs for
+  // seconds, and a pool held by idle clients soon refuses the rest.
+  int request_queue_size = SOMAXCONN;
   // Unix socket files: the permissions to give the file (applied between
   // bind and listen, so nobody can connect before), and whether a file left
   // by a dead server may be removed first — only if nothing accepts on it.
@@ -270,13 +273,16 @@ class server_base {
 
  private:
   // A socket file nobody accepts on (connect() is refused) is a leftover;
-  // a live server's file, or anything that is not a socket, stays.
+  // a live server's file, or anything that is not a socket, stays. The
+  // probe does not block: a live server with a full backlog answers
+  // EAGAIN at once (and stays).
   static void remove_if_stale(const socket_address& address, int type) noexcept {
     const char* path = address.as<sockaddr_un>().sun_path;
     struct stat info {};
     if (::lstat(path, &info) == -1 || !S_ISSOCK(info.st_mode)) return;
     int probe = detail::open_socket(AF_UNIX, type);
     if (probe == -1) return;
+    detail::set_nonblocking(probe, true);
     int rc = detail::retry_on_eintr([&] { return ::connect(probe, address.data(), address.size()); });
     const bool refused = rc == -1 && errno == ECONNREFUSED;
     detail::close_descriptor(probe);
