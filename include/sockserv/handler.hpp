@@ -66,6 +66,12 @@ class stream_request_handler : public base_request_handler<connection> {
   // Seconds a single receive or send may wait; unset = forever. A read that
   // times out ends with rfile.timed_out() true.
   std::optional<double> timeout;
+  // Seconds the whole request may take from setup(), however slowly the
+  // client trickles: rfile and wfile fail with ETIMEDOUT after that (reads
+  // end with rfile.timed_out() true), and the request then ends as usual.
+  // Unset = no limit (Python's behaviour). Covers I/O through rfile and
+  // wfile, not calls a handler makes on request.fd itself.
+  std::optional<double> request_timeout;
   bool disable_nagle_algorithm = false;
 
   void begin_request(const connection& r, const socket_address& from, server_base& owner) noexcept {
@@ -75,6 +81,12 @@ class stream_request_handler : public base_request_handler<connection> {
   }
 
   void setup() noexcept {
+    if (request_timeout) {
+      const int limit_ms = detail::to_poll_ms(*request_timeout);
+      const std::int64_t deadline = limit_ms < 0 ? 0 : detail::monotonic_ms() + (limit_ms == 0 ? 1 : limit_ms);
+      rfile.set_deadline(deadline);
+      wfile.set_deadline(deadline);
+    }
     if (timeout) {
       timeval limit = to_timeval(*timeout);
       ::setsockopt(request.fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);

@@ -10,7 +10,9 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
+#include <poll.h>
 #include <string_view>
 #include <sys/socket.h>
 
@@ -65,9 +67,15 @@ class reader_core {
 
   bool eof() const noexcept { return eof_ && begin_ == end_; }
   int error() const noexcept { return error_; }  // errno of a failed recv, 0 if none
-  bool timed_out() const noexcept { return error_ == EAGAIN || error_ == EWOULDBLOCK; }
+  // A receive waited longer than the handler's timeout, or the request's
+  // deadline (set_deadline) passed.
+  bool timed_out() const noexcept { return error_ == EAGAIN || error_ == EWOULDBLOCK || error_ == ETIMEDOUT; }
   std::size_t buffered() const noexcept { return end_ - begin_; }
   std::size_t capacity() const noexcept { return capacity_; }
+
+  // Reads after the monotonic time deadline_ms (detail::monotonic_ms()'s
+  // clock; 0: none) fail with ETIMEDOUT, however the bytes trickle in.
+  void set_deadline(std::int64_t deadline_ms) noexcept { deadline_ms_ = deadline_ms; }
 
  protected:
   reader_core(char* storage, std::size_t capacity) noexcept
@@ -78,6 +86,7 @@ class reader_core {
     begin_ = end_ = 0;
     eof_ = false;
     error_ = 0;
+    deadline_ms_ = 0;
   }
   // Reads straight from the packet: nothing to fill, nothing copied.
   void attach_memory(std::string_view bytes) noexcept {
@@ -107,6 +116,10 @@ class reader_core {
     if (ended() || storage_ == nullptr) return false;
     if (begin_ == end_) begin_ = end_ = 0;
     if (end_ == capacity_) compact();
+    if (deadline_ms_ != 0 && !detail::wait_until_ready(fd_, POLLIN, deadline_ms_)) {
+      error_ = errno;
+      return false;
+    }
     ssize_t n = detail::retry_on_eintr([&] { return ::recv(fd_, storage_ + end_, capacity_ - end_, 0); });
     if (n > 0) {
       end_ += static_cast<std::size_t>(n);
@@ -126,6 +139,7 @@ class reader_core {
   int fd_ = -1;
   bool eof_ = false;
   int error_ = 0;
+  std::int64_t deadline_ms_ = 0;
 };
 
 template <std::size_t Capacity>
@@ -176,6 +190,8 @@ class writer_core {
 
   int error() const noexcept { return error_; }
   std::size_t buffered() const noexcept { return used_; }
+  // Sends after the monotonic time deadline_ms (0: none) fail with ETIMEDOUT.
+  void set_deadline(std::int64_t deadline_ms) noexcept { deadline_ms_ = deadline_ms; }
 
  protected:
   writer_core(char* buffer, std::size_t capacity) noexcept : buffer_(buffer), capacity_(capacity) {}
@@ -183,11 +199,13 @@ class writer_core {
     fd_ = fd;
     used_ = 0;
     error_ = 0;
+    deadline_ms_ = 0;
   }
 
  private:
   std::ptrdiff_t send_now(const void* data, std::size_t size) noexcept {
-    std::ptrdiff_t n = detail::send_all(fd_, data, size);
+    std::ptrdiff_t n = deadline_ms_ == 0 ? detail::send_all(fd_, data, size)
+                                         : detail::send_all_until(fd_, data, size, deadline_ms_);
     if (n == -1) error_ = errno;
     return n;
   }
@@ -197,6 +215,7 @@ class writer_core {
   std::size_t used_ = 0;
   int fd_ = -1;
   int error_ = 0;
+  std::int64_t deadline_ms_ = 0;
 };
 
 template <std::size_t Capacity>
