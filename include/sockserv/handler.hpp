@@ -9,6 +9,7 @@
 
 #include "address.hpp"
 #include "io.hpp"
+#include "server_base.hpp"
 #include "socket.hpp"
 
 #include <cstddef>
@@ -20,8 +21,6 @@
 #include <sys/time.h>
 
 namespace sockserv {
-
-class server_base;
 
 // Request is `connection` for stream servers, `datagram_request` for datagram
 // servers; the server refuses at compile time a handler of the wrong kind.
@@ -100,8 +99,13 @@ class stream_request_handler : public base_request_handler<connection> {
   }
 
   // Sends what wfile still buffers. As in Python, a client that has gone
-  // away by now is not an error of the server's.
-  void finish() noexcept { wfile.flush(); }
+  // away by now is not an error of the server's. A request cut off by
+  // request_timeout is counted in the server's stats().
+  void finish() noexcept {
+    wfile.flush();
+    if (server != nullptr && (rfile.error() == ETIMEDOUT || wfile.error() == ETIMEDOUT))
+      server->count(server_base::event::timed_out);
+  }
 
  private:
   static timeval to_timeval(double seconds) noexcept {

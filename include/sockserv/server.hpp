@@ -150,7 +150,7 @@ class basic_server : public server_base,
         int batch = detail::has_own_wait<policy_mixin>::value ? 1 : 64;
         policy_mixin& policy = *this;
         while (handle_request_noblock() && --batch > 0 && !shutdown_requested() &&
-               detail::policy_has_capacity(policy, 0)) {
+               (answer_when_busy || detail::policy_has_capacity(policy, 0))) {
         }
       }
       self().service_actions();
@@ -258,6 +258,14 @@ class basic_server : public server_base,
     return outcome ? finished : outcome;
   }
 
+  // No capacity for this request (answer_when_busy): sends busy_reply
+  // without waiting (a stream client only); the request is then shut down.
+  void handle_busy(request_type& request, const socket_address&) {
+    if constexpr (SocketType::type == SOCK_STREAM)
+      if (!busy_reply.empty())
+        (void)::send(request.fd, busy_reply.data(), busy_reply.size(), detail::no_sigpipe | MSG_DONTWAIT);
+  }
+
   // Ends the request: for a connection, half-close then close_request().
   void shutdown_request(request_type& request) {
     SocketType::shutdown_request(request);
@@ -294,7 +302,10 @@ class basic_server : public server_base,
 #else
     outcome = self().finish_request(request, client_address);
 #endif
-    if (!outcome) self().handle_error(request, client_address, outcome.message());
+    if (!outcome) {
+      count(event::failed);
+      self().handle_error(request, client_address, outcome.message());
+    }
     self().shutdown_request(request);
     return outcome.ok();
   }
@@ -315,6 +326,14 @@ class basic_server : public server_base,
       return !exhausted;  // e.g. an oversized datagram: the next may be fine
     }
     resume_accepting();
+    count(event::accepted);
+    policy_mixin& policy = *this;
+    if (answer_when_busy && !detail::policy_has_capacity(policy, 0)) {
+      count(event::refused_busy);
+      self().handle_busy(request, client_address);
+      self().shutdown_request(request);
+      return true;
+    }
     dispatch(request, client_address);
     return true;
   }
@@ -323,6 +342,7 @@ class basic_server : public server_base,
   // policy reaches handle_error and the request is shut down.
   void dispatch(request_type& request, const socket_address& client_address) {
     if (!self().verify_request(request, client_address)) {
+      count(event::refused_verify);
       self().shutdown_request(request);
       return;
     }
@@ -367,7 +387,8 @@ class basic_server : public server_base,
   }
   wait_outcome wait_step(int timeout_ms, bool watch_wakeup, long) {
     policy_mixin& policy = *this;
-    return wait_for_request(timeout_ms, watch_wakeup, detail::policy_has_capacity(policy, 0),
+    // answer_when_busy: keep accepting, to answer those there is no room for.
+    return wait_for_request(timeout_ms, watch_wakeup, answer_when_busy || detail::policy_has_capacity(policy, 0),
                             detail::capacity_recheck_ms<policy_mixin>(0));
   }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "address.hpp"
+#include "admission.hpp"
 #include "detail/serving_flag.hpp"
 #include "detail/syscall.hpp"
 #include "error.hpp"
@@ -17,6 +18,7 @@
 #include <cstdint>
 #include <optional>
 #include <poll.h>
+#include <string_view>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -48,11 +50,41 @@ class server_base {
   // by a dead server may be removed first — only if nothing accepts on it.
   std::optional<mode_t> unix_socket_mode;
   bool remove_stale_unix_socket = false;
+  // Admission. At most this many requests in flight per client IP address
+  // (0: no limit); one more is shut down unanswered and counted. With
+  // answer_when_busy, a client that arrives while there is no capacity (every
+  // worker busy, the child table full) is accepted and given handle_busy()
+  // (by default: busy_reply, sent without waiting) and closed, instead of
+  // waiting in the backlog.
+  std::size_t max_connections_per_address = 0;
+  bool answer_when_busy = false;
+  std::string_view busy_reply;
 
   server_base(const server_base&) = delete;
   server_base& operator=(const server_base&) = delete;
 
   int fileno() const noexcept { return socket.fd(); }
+
+  // What happened to the requests so far (see server_stats). Readable from
+  // any thread at any time; the counters are lock-free atomics, so a signal
+  // handler may read them too.
+  server_stats stats() const noexcept { return counters_.snapshot(); }
+
+  // Counting, for the policies (and a Derived that refuses by itself).
+  enum class event { accepted, refused_verify, refused_per_address, refused_busy, refused_table_full, timed_out, evicted, failed };
+  void count(event what) noexcept { detail::stats_counters::add(counter_of(what)); }
+  void note_in_flight(std::size_t now) noexcept { counters_.note_in_flight(now); }
+
+  // Admits a request from `client` into a policy's address_limiter (which
+  // the caller serialises), or counts it refused when its address already
+  // has max_connections_per_address requests in flight. `slot` goes to
+  // limiter.release() when the request ends.
+  template <std::size_t Slots>
+  bool admit(address_limiter<Slots>& limiter, const socket_address& client, int& slot) noexcept {
+    if (limiter.admit(client, max_connections_per_address, slot)) return true;
+    count(event::refused_per_address);
+    return false;
+  }
 
   // Why the constructor's bind or listen failed (ok() otherwise). Without
   // exceptions this is how a failed server is seen; serve_forever() and
@@ -308,6 +340,20 @@ class server_base {
     return result::from_errno(code, context);
   }
 
+  detail::stats_counters::counter& counter_of(event what) noexcept {
+    switch (what) {
+      case event::accepted: return counters_.accepted;
+      case event::refused_verify: return counters_.refused_verify;
+      case event::refused_per_address: return counters_.refused_per_address;
+      case event::refused_busy: return counters_.refused_busy;
+      case event::refused_table_full: return counters_.refused_table_full;
+      case event::timed_out: return counters_.timed_out;
+      case event::evicted: return counters_.evicted;
+      default: return counters_.failed;
+    }
+  }
+
+  detail::stats_counters counters_;
   wakeup_pipe wakeup_;
   std::atomic<bool> shutdown_requested_{false};
   detail::serving_flag serving_;

@@ -2,13 +2,14 @@
 // child process forked for it.
 //
 // The child runs serve_request() and exits 0, or 1 after a failure (which
-// it reported through handle_error). The parent closes its copy of the
+// it reported through handle_error), plus 2 if its request_timeout passed. The parent closes its copy of the
 // request and records the child in a fixed table of MaxChildren entries.
 // Only the server's own children are ever waited for, one pid at a time, so
 // a process the application forked itself keeps its exit status.
 #pragma once
 
 #include "../address.hpp"
+#include "../admission.hpp"
 #include "../detail/syscall.hpp"
 #include "../error.hpp"
 
@@ -66,9 +67,15 @@ struct forking {
     void process_request(request_type& request, const socket_address& client_address) {
       auto& server = static_cast<Server&>(*this).self();
       wait_for_room();
+      int admitted = address_limiter<MaxChildren>::untracked;
+      if (!server.admit(per_address_, client_address, admitted)) {  // over max_connections_per_address
+        server.shutdown_request(request);
+        return;
+      }
       flush_stdout();  // or the child would print the parent's pending output again
       pid_t pid = ::fork();
       if (pid == -1) {
+        per_address_.release(admitted);
         server.handle_error(request, client_address, result::from_errno(errno, "fork").message());
         server.shutdown_request(request);
         return;
@@ -81,7 +88,9 @@ struct forking {
         if constexpr (SocketType::type == SOCK_STREAM) server.close_inherited_descriptors();
         run_child(server, request, client_address);
       }
+      address_slots_[count_] = admitted;
       children_[count_++] = pid;
+      server.note_in_flight(count_);
       server.close_request(request);  // the child's copy stays open
     }
 
@@ -118,7 +127,10 @@ struct forking {
     template <class ServerType>
     [[noreturn]] static void run_child(ServerType& server, request_type& request,
                                        const socket_address& client_address) {
+      // Exit status: bit 0 the request failed, bit 1 its deadline passed
+      // (the parent counts them in its stats(); the child's are a copy).
       int status = 1;
+      const unsigned long timed_out_before = server.stats().timed_out;
 #if SOCKSERV_EXCEPTIONS
       try {
         status = server.serve_request(request, client_address) ? 0 : 1;
@@ -127,6 +139,7 @@ struct forking {
 #else
       status = server.serve_request(request, client_address) ? 0 : 1;
 #endif
+      if (server.stats().timed_out != timed_out_before) status |= 2;
       flush_stdout();  // what the handler printed; _exit() flushes nothing
       ::_exit(status);  // no atexit handlers, no destructors of the parent's objects
     }
@@ -143,21 +156,31 @@ struct forking {
 
     // waitpid for one of ours; returns 0 if it is still running, else its
     // pid (or -1 if it is not ours to wait for any more: ECHILD).
-    static pid_t reap(pid_t pid, int options) noexcept {
+    static pid_t reap(pid_t pid, int options, int& status) noexcept {
       pid_t rc;
-      do rc = ::waitpid(pid, nullptr, options);
+      do rc = ::waitpid(pid, &status, options);
       while (rc == -1 && errno == EINTR);
       return rc;
     }
 
     void reap_exited(bool blocking) {
       for (std::size_t i = 0; i < count_;) {
-        pid_t rc = reap(children_[i], blocking ? 0 : WNOHANG);
-        if (rc == 0)
+        int status = 0;
+        pid_t rc = reap(children_[i], blocking ? 0 : WNOHANG, status);
+        if (rc == 0) {
           ++i;  // still running
-        else
-          forget(i);
+          continue;
+        }
+        if (rc > 0) count_exit(status);
+        forget(i);
       }
+    }
+
+    void count_exit(int status) noexcept {
+      auto& server = static_cast<Server&>(*this).self();
+      const bool exited = WIFEXITED(status);
+      if (!exited || (WEXITSTATUS(status) & 1)) server.count(server_base::event::failed);  // or killed
+      if (exited && (WEXITSTATUS(status) & 2)) server.count(server_base::event::timed_out);
     }
 
     // With the table at max_children, waits until any one of our children
@@ -172,9 +195,16 @@ struct forking {
       }
     }
 
-    void forget(std::size_t index) noexcept { children_[index] = children_[--count_]; }
+    void forget(std::size_t index) noexcept {
+      per_address_.release(address_slots_[index]);
+      --count_;
+      children_[index] = children_[count_];
+      address_slots_[index] = address_slots_[count_];
+    }
 
     pid_t children_[MaxChildren] = {};
+    int address_slots_[MaxChildren] = {};  // each child's entry in per_address_
+    address_limiter<MaxChildren> per_address_;
     std::size_t count_ = 0;
   };
 };

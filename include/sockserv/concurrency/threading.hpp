@@ -11,6 +11,7 @@
 #pragma once
 
 #include "../address.hpp"
+#include "../admission.hpp"
 #include "../detail/pthread.hpp"
 #include "../detail/syscall.hpp"
 #include "../error.hpp"
@@ -81,9 +82,15 @@ struct threading {
     // the request goes to handle_error and is shut down.
     void process_request(request_type& request, const socket_address& client_address) {
       auto& server = static_cast<Server&>(*this).self();
+      int admitted = address_limiter<Workers>::untracked;
+      if (!admit_address(server, client_address, admitted)) {  // over max_connections_per_address
+        server.shutdown_request(request);
+        return;
+      }
       int failure = 0;
       worker* chosen = claim_worker(failure);
       if (chosen == nullptr) {
+        release_address(admitted);
         server.handle_error(request, client_address,
                             result::from_errno(failure, "threading: cannot start a worker").message());
         server.shutdown_request(request);
@@ -94,8 +101,10 @@ struct threading {
       chosen->cancel_handle = cancel_handle_of(request);
       detail::lock_guard hold(lock_);
       chosen->daemon = daemon_threads;
+      chosen->address_slot = admitted;
       chosen->has_work = true;
       ++in_flight_;
+      server.note_in_flight(in_flight_);
       if (!chosen->daemon) ++waited_in_flight_;
       chosen->wake.notify_one();
     }
@@ -165,6 +174,7 @@ struct threading {
       bool has_work = false;
       bool daemon = false;
       int cancel_handle = -1;  // a duplicate of the connection, closed with the request
+      int address_slot = -1;   // in per_address_
       detail::condition wake;
       request_type request{};
       socket_address client_address;
@@ -232,6 +242,7 @@ struct threading {
         lock_.lock();
         detail::close_descriptor(w.cancel_handle);  // under the lock: a cancel never meets a reused number
         w.cancel_handle = -1;
+        per_address_.release(w.address_slot);
         w.has_work = false;
         --in_flight_;
         if (!w.daemon) --waited_in_flight_;
@@ -275,6 +286,16 @@ struct threading {
 
     static constexpr int cancel_grace_ms = 50;
 
+    template <class ServerType>
+    bool admit_address(ServerType& server, const socket_address& client, int& slot) noexcept {
+      detail::lock_guard hold(lock_);
+      return server.admit(per_address_, client, slot);
+    }
+    void release_address(int slot) noexcept {
+      detail::lock_guard hold(lock_);
+      per_address_.release(slot);
+    }
+
     // Caller holds lock_; releases it while joining (workers need it to exit).
     void join_workers_locked() {
       std::size_t count = started_;
@@ -286,6 +307,7 @@ struct threading {
     }
 
     detail::mutex lock_;
+    address_limiter<Workers> per_address_;  // under lock_
     detail::condition worker_freed_;
     worker workers_[Workers];
     unsigned idle_[Workers] = {};
