@@ -2,6 +2,7 @@
 // request_timeout (a deadline for the whole request, not an inactivity
 // timer), and an honest client is served, under every blocking policy.
 #include "support/client.hpp"
+#include "support/processes.hpp"
 #include "support/serving_thread.hpp"
 
 #include <sockserv.hpp>
@@ -57,4 +58,6 @@ TEMPLATE_TEST_CASE("request_timeout cuts off a trickling client while an honest 
   INFO("the trickler was cut off after " << trickled.load() << " s");
   CHECK(trickled.load() >= 0.4);
   CHECK(trickled.load() < 0.5 + 1.5);
+  // Counted (a forked child's count reaches the parent when it is reaped).
+  CHECK(eventually([&] { return server->stats().timed_out == 1; }, 3.0));
 }
