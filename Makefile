@@ -97,10 +97,11 @@ $(BUILD)/examples $(BUILD)/tests:
 
 # Process-level tests of the example programs (signals, systemd, inetd):
 # native builds only, since they exec build/examples/echo_server.
-CLI_TESTS := $(if $(TOOLCHAIN),,tests/echo_server_cli_test.py)
+# tests/compile_fail: what must not compile (with the message it must give).
+CLI_TESTS := $(if $(TOOLCHAIN),,tests/echo_server_cli_test.py tests/compile_fail/run.sh)
 
 test: $(TEST_BINARIES) $(EXAMPLES)
-	$(TEST_REFUSAL)BUILD=$(BUILD) RUN="$(RUN)" TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run_all.sh $(TEST_BINARIES) $(CLI_TESTS)
+	$(TEST_REFUSAL)BUILD=$(BUILD) CXX="$(CXX)" RUN="$(RUN)" TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run_all.sh $(TEST_BINARIES) $(CLI_TESTS)
 
 demo: $(EXAMPLES)
 	BUILD=$(BUILD) examples/demo.sh
@@ -204,7 +205,7 @@ bench-idle:
 # and after (tests/soak_test.cpp). A few minutes.
 .PHONY: soak fuzz fuzz-build
 soak: $(BUILD)/tests/soak_tests
-	$(TEST_REFUSAL)BUILD=$(BUILD) RUN="$(RUN)" TEST_TIMEOUT=1800 SOCKSERV_TEST_WATCHDOG=900 tests/run_all.sh $<
+	$(TEST_REFUSAL)BUILD=$(BUILD) CXX="$(CXX)" RUN="$(RUN)" TEST_TIMEOUT=1800 SOCKSERV_TEST_WATCHDOG=900 tests/run_all.sh $<
 
 $(BUILD)/tests/soak_tests: $(BUILD)/tests/catch_main.o $(BUILD)/tests/soak_test.o
 	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(ALL_LDFLAGS)

@@ -3,8 +3,8 @@
 # "N passed, M failed" — test cases over all binaries. A binary that dies
 # before printing its summary (crash, timeout) counts as one failure.
 # RUN: optional prefix (an emulator); TEST_TIMEOUT: seconds per binary.
-# A *.py argument is a process-level test script run with python3; it
-# ends with a Catch2-style summary line too.
+# A *.py argument is a process-level test script run with python3, a *.sh
+# one a script run with sh; each ends with a Catch2-style summary line too.
 passed=0
 failed=0
 for binary in "$@"; do
@@ -15,6 +15,7 @@ for binary in "$@"; do
   # shellcheck disable=SC2086
   case "$binary" in
     *.py) timeout -k 10 "${TEST_TIMEOUT:-600}" python3 "$binary" >"$log" 2>&1 ;;  # a native-only script
+    *.sh) timeout -k 10 "${TEST_TIMEOUT:-600}" sh "$binary" >"$log" 2>&1 ;;       # likewise (compile_fail)
     *) timeout -k 10 "${TEST_TIMEOUT:-600}" $RUN "$binary" >"$log" 2>&1 ;;
   esac
   cat "$log"
