@@ -182,3 +182,48 @@ TEST_CASE("threading: workers block SIGTERM but not the fault signals a crash ha
   sockserv::file_descriptor client = connect_to(server->server_address);
   CHECK(read_until_eof(client.fd()).data == "open open open open term-blocked\n");
 }
+
+namespace {
+// Reports how each readline() ended: limit (readline(4)), then end of input
+// or timeout — the client decides which by half-closing or waiting.
+struct line_end_reporter : sockserv::stream_request_handler<> {
+  line_end_reporter() { timeout = 0.3; }
+  static const char* name(sockserv::line_end end) {
+    switch (end) {
+      case sockserv::line_end::newline: return "newline";
+      case sockserv::line_end::limit: return "limit";
+      case sockserv::line_end::end_of_input: return "end_of_input";
+      case sockserv::line_end::timed_out: return "timed_out";
+      default: return "failed";
+    }
+  }
+  void handle() {
+    sockserv::text_line first = rfile.readline(4);
+    std::string report = std::string(first) + ":" + name(first.end) + " ";  // the view lasts until the next read
+    sockserv::text_line second = rfile.readline();
+    wfile.write(report + std::string(second) + ":" + name(second.end) + "\n");
+  }
+};
+}  // namespace
+
+TEST_CASE("readline(): limit reached, end of input and timeout are told apart by its result") {
+  using server_type = sockserv::tcp_server<line_end_reporter>;
+  auto server = listening<server_type>();
+  serving_thread<server_type> serving(*server);
+  {
+    sockserv::file_descriptor client = connect_to(server->server_address);
+    send_all(client.fd(), "abcdef");
+    ::shutdown(client.fd(), SHUT_WR);
+    CHECK(read_until_eof(client.fd()).data == "abcd:limit ef:end_of_input\n");
+  }
+  {
+    sockserv::file_descriptor client = connect_to(server->server_address);
+    send_all(client.fd(), "abcdef");  // and then nothing: the handler's 0.3 s timeout
+    CHECK(read_until_eof(client.fd()).data == "abcd:limit ef:timed_out\n");
+  }
+  {
+    sockserv::file_descriptor client = connect_to(server->server_address);
+    send_all(client.fd(), "ab\ncd\n");
+    CHECK(read_until_eof(client.fd()).data == "ab\n:newline cd\n:newline\n");
+  }
+}

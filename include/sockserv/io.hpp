@@ -18,6 +18,22 @@
 
 namespace sockserv {
 
+// How a line from readline() ended: with its '\n'; cut at the limit (or
+// the buffer's size), more of the line follows; at the end of input (the
+// last, unterminated bytes, or nothing once all is read); or cut short by
+// a timeout (timeout, request_timeout) or a failed receive — error() says.
+enum class line_end { newline, limit, end_of_input, timed_out, failed };
+
+// readline()'s result: the bytes (a string_view, usable as one) and how the
+// line ended, so that the three ways a line can lack its '\n' are told
+// apart from the result alone.
+struct text_line : std::string_view {
+  line_end end = line_end::newline;
+  text_line() noexcept = default;
+  text_line(std::string_view text, line_end how) noexcept : std::string_view(text), end(how) {}
+  bool complete() const noexcept { return end == line_end::newline; }
+};
+
 // Reads from a connection (or from one packet) through a buffer it does not
 // own. Views returned by readline() stay valid until the next read call.
 class reader_core {
@@ -27,7 +43,8 @@ class reader_core {
   // One line including its '\n'. Stops after `limit` bytes (and never takes
   // more than the buffer holds): a longer line comes back in pieces that do
   // not end with '\n'. At end of input: the last bytes, then an empty view.
-  std::string_view readline(std::size_t limit = npos) noexcept {
+  // The result tells how the line ended (text_line::end).
+  text_line readline(std::size_t limit = npos) noexcept {
     if (limit > capacity_) limit = capacity_;
     std::size_t scanned = 0;
     for (;;) {
@@ -36,11 +53,12 @@ class reader_core {
       // memchr must not get a null pointer even for 0 bytes (an empty packet)
       const void* nl = window == scanned ? nullptr : std::memchr(data_ + begin_ + scanned, '\n', window - scanned);
       if (nl != nullptr)
-        return take(static_cast<std::size_t>(static_cast<const char*>(nl) - (data_ + begin_)) + 1);
+        return {take(static_cast<std::size_t>(static_cast<const char*>(nl) - (data_ + begin_)) + 1), line_end::newline};
       scanned = window;
-      if (window == limit || ended()) return take(window);
+      if (window == limit) return {take(window), line_end::limit};
+      if (ended()) return {take(window), why_ended()};
       if (begin_ + limit > capacity_) compact();
-      if (!fill()) return take(end_ - begin_ < limit ? end_ - begin_ : limit);
+      if (!fill()) return {take(end_ - begin_ < limit ? end_ - begin_ : limit), why_ended()};
     }
   }
 
@@ -99,6 +117,9 @@ class reader_core {
 
  private:
   bool ended() const noexcept { return eof_ || error_ != 0; }
+  line_end why_ended() const noexcept {
+    return error_ == 0 ? line_end::end_of_input : timed_out() ? line_end::timed_out : line_end::failed;
+  }
 
   std::string_view take(std::size_t count) noexcept {
     std::string_view out(data_ + begin_, count);
