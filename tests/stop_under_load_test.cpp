@@ -233,3 +233,35 @@ TEST_CASE("forking: at max_children the server waits for any of its children, no
   int status = 0;
   CHECK(::waitpid(application_child, &status, 0) == application_child);  // still ours to reap
 }
+
+namespace {
+// A Derived whose close_request hook uses a member; it records whether that
+// hook ever ran after its destructor had begun.
+std::atomic<int> hooks_after_destruction{0};
+struct member_using_server
+    : sockserv::basic_server<sockserv::inet4, sockserv::stream, idle_handler, sockserv::threading<2>, member_using_server> {
+  using basic_server::basic_server;
+  std::atomic<bool> alive{true};
+  ~member_using_server() {
+    end_all_requests();
+    alive = false;
+  }
+  void close_request(sockserv::connection& request) {
+    if (!alive) ++hooks_after_destruction;
+    basic_server::close_request(request);
+  }
+};
+}  // namespace
+
+TEST_CASE("threading: end_all_requests() in ~Derived ends daemon requests before Derived's members go") {
+  auto server = listening<member_using_server>();
+  server->daemon_threads = true;
+  sockserv::file_descriptor idle;
+  {
+    serving_thread<member_using_server> serving(*server, 30.0);
+    idle = occupy(server->server_address);
+  }
+  server.reset();
+  CHECK(hooks_after_destruction == 0);
+  CHECK(read_until_eof(idle.fd(), 1000).eof);
+}

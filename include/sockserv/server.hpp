@@ -117,8 +117,17 @@ class basic_server : public server_base,
   // RAII: leaving scope is server_close() (basic_server's own: by now a
   // Derived part is gone, so a Derived's server_close must run from its
   // own destructor). Requests still in flight on threads — daemon ones too —
-  // are waited for, since they use this object.
-  ~basic_server() {
+  // are cancelled if blocked on their connection and waited for, since they
+  // use this object.
+  ~basic_server() { end_all_requests(); }
+
+  // Stops listening and ends every request in flight, daemon threads too:
+  // those blocked on their connection are cancelled (see graceful_close),
+  // then all are waited for. The destructor does this, but only once a
+  // Derived's members are gone — while requests on other threads may still
+  // call its hooks. So a Derived whose hooks use its own members calls this
+  // first thing in its own destructor.
+  void end_all_requests() {
     basic_server::server_close();
     this->finish_all_requests();
   }
