@@ -295,18 +295,17 @@ class basic_server : public server_base,
   // finish_request + handle_error on failure + shutdown_request: what every
   // policy runs for one request, wherever it runs it. A failure derived
   // from std::exception (or a failed result) reaches handle_error exactly
-  // once; any other exception is not swallowed, but the request is still
-  // shut down first. Returns false if the request failed.
+  // once; any other exception (also one thrown by handle_error) is not
+  // swallowed, but the request is still shut down first. Returns false if
+  // the request failed.
   bool serve_request(request_type& request, const socket_address& client_address) {
+    request_owner owner{*this, request};
     result outcome;
 #if SOCKSERV_EXCEPTIONS
     try {
       outcome = self().finish_request(request, client_address);
     } catch (const std::exception& failure) {
       outcome = result::failure(failure.what());
-    } catch (...) {
-      self().shutdown_request(request);
-      throw;
     }
 #else
     outcome = self().finish_request(request, client_address);
@@ -315,11 +314,25 @@ class basic_server : public server_base,
       count(event::failed);
       self().handle_error(request, client_address, outcome.message());
     }
-    self().shutdown_request(request);
     return outcome.ok();
   }
 
  private:
+  // The request path owns its request: whichever way a scope is left —
+  // returning, or a hook (verify_request, a handler's constructor, finish,
+  // handle_error) throwing — the request is shut down and its descriptor
+  // closed, once, unless handed on (released).
+  struct request_owner {
+    basic_server& server;
+    request_type& request;
+    bool owned = true;
+    request_owner(const request_owner&) = delete;
+    request_owner& operator=(const request_owner&) = delete;
+    ~request_owner() {
+      if (owned) server.self().shutdown_request(request);
+    }
+  };
+
   // One request whose arrival poll() announced; returns quietly if it is
   // gone by now (client reset before accept, another process took it).
   // Returns false when nothing more is queued (or accepting has paused).
@@ -339,8 +352,8 @@ class basic_server : public server_base,
     policy_mixin& policy = *this;
     if (answer_when_busy && !detail::policy_has_capacity(policy, 0)) {
       count(event::refused_busy);
+      request_owner owner{*this, request};
       self().handle_busy(request, client_address);
-      self().shutdown_request(request);
       return true;
     }
     dispatch(request, client_address);
@@ -350,10 +363,13 @@ class basic_server : public server_base,
   // verify_request, then process_request; a std::exception escaping the
   // policy reaches handle_error and the request is shut down.
   void dispatch(request_type& request, const socket_address& client_address) {
-    if (!self().verify_request(request, client_address)) {
-      count(event::refused_verify);
-      self().shutdown_request(request);
-      return;
+    {
+      request_owner owner{*this, request};
+      if (!self().verify_request(request, client_address)) {
+        count(event::refused_verify);
+        return;
+      }
+      owner.owned = false;  // process_request owns it from here
     }
 #if SOCKSERV_EXCEPTIONS
     try {
