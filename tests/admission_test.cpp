@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <string>
+#include <type_traits>
 
 using namespace test_support;
 
@@ -71,7 +72,11 @@ TEMPLATE_TEST_CASE("stats() counts accepted, refused by verify_request, failed a
   CHECK(counted.accepted == 3);
   CHECK(counted.refused_verify == 1);
   CHECK(counted.failed == 1);
-  CHECK(counted.peak_in_flight == 1);
+  // A child that has exited counts until it is reaped (service_actions).
+  if (std::is_same_v<TestType, sockserv::forking<4>>)
+    CHECK(counted.peak_in_flight >= 1);
+  else
+    CHECK(counted.peak_in_flight == 1);
   CHECK(counted.refused_per_address == 0);
   CHECK(counted.refused_busy == 0);
 }

@@ -53,11 +53,17 @@ TEMPLATE_TEST_CASE("request_timeout cuts off a trickling client while an honest 
   std::atomic<double> trickled{0};
   {
     joining_thread trickler([&] { trickled = trickle_until_cut_off(server->server_address); });
-    CHECK(exchange_stream(server->server_address, "honest\n") == "honest\n");
+    sockserv::file_descriptor honest = connect_to(server->server_address);
+    send_all(honest.fd(), "honest\n");
+    ::shutdown(honest.fd(), SHUT_WR);  // done: its request ends well before the deadline
+    CHECK(read_until_eof(honest.fd()).data == "honest\n");
   }
   INFO("the trickler was cut off after " << trickled.load() << " s");
   CHECK(trickled.load() >= 0.4);
   CHECK(trickled.load() < 0.5 + 1.5);
   // Counted (a forked child's count reaches the parent when it is reaped).
   CHECK(eventually([&] { return server->stats().timed_out == 1; }, 3.0));
+  serving.stop();
+  CHECK(server->graceful_close(2.0));  // every child reaped: its count is in
+  CHECK(server->stats().timed_out == 1);  // the trickler's request only
 }

@@ -30,36 +30,33 @@ struct server_stats {
   unsigned long peak_in_flight = 0;        // most requests in flight at once
 };
 
+// The events stats() counts, in server_stats' order.
+enum class server_event : unsigned {
+  accepted, refused_verify, refused_per_address, refused_busy, refused_table_full, timed_out, evicted, failed
+};
+
 namespace detail {
 
 // The live counters. Relaxed atomics: workers and the serving thread count
 // at once, and a signal handler may read them (lock-free: one word each).
 class stats_counters {
  public:
-  using counter = std::atomic<unsigned long>;
-  counter accepted{0}, refused_verify{0}, refused_per_address{0}, refused_busy{0}, refused_table_full{0},
-      timed_out{0}, evicted{0}, failed{0}, peak_in_flight{0};
-
-  static void add(counter& which) noexcept { which.fetch_add(1, std::memory_order_relaxed); }
+  void add(server_event what) noexcept { values_[static_cast<unsigned>(what)].fetch_add(1, std::memory_order_relaxed); }
+  // Called by the one thread that starts requests (the serving thread), so
+  // a plain compare and store keeps the maximum.
   void note_in_flight(std::size_t now) noexcept {
     const unsigned long value = static_cast<unsigned long>(now);
-    unsigned long peak = peak_in_flight.load(std::memory_order_relaxed);
-    while (value > peak && !peak_in_flight.compare_exchange_weak(peak, value, std::memory_order_relaxed)) {
-    }
+    if (value > values_[peak].load(std::memory_order_relaxed)) values_[peak].store(value, std::memory_order_relaxed);
   }
   server_stats snapshot() const noexcept {
-    server_stats copy;
-    copy.accepted = accepted.load(std::memory_order_relaxed);
-    copy.refused_verify = refused_verify.load(std::memory_order_relaxed);
-    copy.refused_per_address = refused_per_address.load(std::memory_order_relaxed);
-    copy.refused_busy = refused_busy.load(std::memory_order_relaxed);
-    copy.refused_table_full = refused_table_full.load(std::memory_order_relaxed);
-    copy.timed_out = timed_out.load(std::memory_order_relaxed);
-    copy.evicted = evicted.load(std::memory_order_relaxed);
-    copy.failed = failed.load(std::memory_order_relaxed);
-    copy.peak_in_flight = peak_in_flight.load(std::memory_order_relaxed);
-    return copy;
+    unsigned long v[peak + 1];
+    for (unsigned i = 0; i <= peak; ++i) v[i] = values_[i].load(std::memory_order_relaxed);
+    return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[peak]};
   }
+
+ private:
+  static constexpr unsigned peak = 8;  // after the eight events
+  std::atomic<unsigned long> values_[peak + 1] = {};
 };
 
 }  // namespace detail

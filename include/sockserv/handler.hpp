@@ -104,7 +104,7 @@ class stream_request_handler : public base_request_handler<connection> {
   void finish() noexcept {
     wfile.flush();
     if (server != nullptr && (rfile.error() == ETIMEDOUT || wfile.error() == ETIMEDOUT))
-      server->count(server_base::event::timed_out);
+      server->count(server_event::timed_out);
   }
 
  private:

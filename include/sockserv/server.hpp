@@ -311,7 +311,7 @@ class basic_server : public server_base,
     outcome = self().finish_request(request, client_address);
 #endif
     if (!outcome) {
-      count(event::failed);
+      count(server_event::failed);
       self().handle_error(request, client_address, outcome.message());
     }
     return outcome.ok();
@@ -348,10 +348,10 @@ class basic_server : public server_base,
       return !exhausted;  // e.g. an oversized datagram: the next may be fine
     }
     resume_accepting();
-    count(event::accepted);
+    count(server_event::accepted);
     policy_mixin& policy = *this;
     if (answer_when_busy && !detail::policy_has_capacity(policy, 0)) {
-      count(event::refused_busy);
+      count(server_event::refused_busy);
       request_owner owner{*this, request};
       self().handle_busy(request, client_address);
       return true;
@@ -366,7 +366,7 @@ class basic_server : public server_base,
     {
       request_owner owner{*this, request};
       if (!self().verify_request(request, client_address)) {
-        count(event::refused_verify);
+        count(server_event::refused_verify);
         return;
       }
       owner.owned = false;  // process_request owns it from here

@@ -71,8 +71,7 @@ class server_base {
   server_stats stats() const noexcept { return counters_.snapshot(); }
 
   // Counting, for the policies (and a Derived that refuses by itself).
-  enum class event { accepted, refused_verify, refused_per_address, refused_busy, refused_table_full, timed_out, evicted, failed };
-  void count(event what) noexcept { detail::stats_counters::add(counter_of(what)); }
+  void count(server_event what) noexcept { counters_.add(what); }
   void note_in_flight(std::size_t now) noexcept { counters_.note_in_flight(now); }
 
   // Admits a request from `client` into a policy's address_limiter (which
@@ -82,7 +81,7 @@ class server_base {
   template <std::size_t Slots>
   bool admit(address_limiter<Slots>& limiter, const socket_address& client, int& slot) noexcept {
     if (limiter.admit(client, max_connections_per_address, slot)) return true;
-    count(event::refused_per_address);
+    count(server_event::refused_per_address);
     return false;
   }
 
@@ -312,9 +311,13 @@ class server_base {
     const char* path = address.as<sockaddr_un>().sun_path;
     struct stat info {};
     if (::lstat(path, &info) == -1 || !S_ISSOCK(info.st_mode)) return;
+#ifdef SOCK_NONBLOCK
+    int probe = detail::open_socket(AF_UNIX, type | SOCK_NONBLOCK);
+#else
     int probe = detail::open_socket(AF_UNIX, type);
+    if (probe != -1) detail::set_nonblocking(probe, true);
+#endif
     if (probe == -1) return;
-    detail::set_nonblocking(probe, true);
     int rc = detail::retry_on_eintr([&] { return ::connect(probe, address.data(), address.size()); });
     const bool refused = rc == -1 && errno == ECONNREFUSED;
     detail::close_descriptor(probe);
@@ -338,19 +341,6 @@ class server_base {
     char context[result::message_capacity];
     std::snprintf(context, sizeof context, "%.30s %.120s", call, server_address.to_string().c_str());
     return result::from_errno(code, context);
-  }
-
-  detail::stats_counters::counter& counter_of(event what) noexcept {
-    switch (what) {
-      case event::accepted: return counters_.accepted;
-      case event::refused_verify: return counters_.refused_verify;
-      case event::refused_per_address: return counters_.refused_per_address;
-      case event::refused_busy: return counters_.refused_busy;
-      case event::refused_table_full: return counters_.refused_table_full;
-      case event::timed_out: return counters_.timed_out;
-      case event::evicted: return counters_.evicted;
-      default: return counters_.failed;
-    }
   }
 
   detail::stats_counters counters_;

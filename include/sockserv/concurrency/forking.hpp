@@ -179,8 +179,8 @@ struct forking {
     void count_exit(int status) noexcept {
       auto& server = static_cast<Server&>(*this).self();
       const bool exited = WIFEXITED(status);
-      if (!exited || (WEXITSTATUS(status) & 1)) server.count(server_base::event::failed);  // or killed
-      if (exited && (WEXITSTATUS(status) & 2)) server.count(server_base::event::timed_out);
+      if (!exited || (WEXITSTATUS(status) & 1)) server.count(server_event::failed);  // or killed
+      if (exited && (WEXITSTATUS(status) & 2)) server.count(server_event::timed_out);
     }
 
     // With the table at max_children, waits until any one of our children
