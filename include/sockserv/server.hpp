@@ -326,6 +326,7 @@ class basic_server : public server_base,
     basic_server& server;
     request_type& request;
     bool owned = true;
+    request_owner(basic_server& owner, request_type& owned_request) noexcept : server(owner), request(owned_request) {}
     request_owner(const request_owner&) = delete;
     request_owner& operator=(const request_owner&) = delete;
     ~request_owner() {
