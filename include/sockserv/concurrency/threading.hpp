@@ -156,10 +156,13 @@ struct threading {
 
     // Run by the server's destructor: every request, daemon or not, must be
     // over before the memory it uses goes away. Those still running (daemon
-    // threads, or block_on_close = false) are cancelled first, so the wait
-    // is bounded as graceful_close's is.
+    // threads, or block_on_close = false) get destroy_grace_ms to end, then
+    // are cancelled, so the wait is bounded as graceful_close's is.
     void finish_all_requests() {
       detail::lock_guard hold(lock_);
+      const std::int64_t grace = detail::monotonic_ms() + destroy_grace_ms;
+      while (in_flight_ > 0)
+        if (!worker_freed_.wait_until_ms(lock_, grace)) break;
       cancel_in_flight_locked();
       stopping_ = true;
       for (std::size_t i = 0; i < started_; ++i) workers_[i].wake.notify_one();
@@ -285,6 +288,7 @@ struct threading {
     }
 
     static constexpr int cancel_grace_ms = 50;
+    static constexpr int destroy_grace_ms = 100;
 
     template <class ServerType>
     bool admit_address(ServerType& server, const socket_address& client, int& slot) noexcept {
