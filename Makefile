@@ -151,7 +151,8 @@ $(BUILD)/examples $(BUILD)/tests $(BUILD)/checks:
 # Process-level tests of the example programs (tests/*_cli_test.py: signals,
 # systemd, inetd, chat_server, routerd): native builds only, since they exec
 # build/examples/*.
-CLI_TESTS := $(if $(TOOLCHAIN),,$(wildcard tests/*_cli_test.py))
+# tests/compile_fail: what must not compile (with the message it must give).
+CLI_TESTS := $(if $(TOOLCHAIN),,$(wildcard tests/*_cli_test.py) tests/compile_fail/run.sh)
 
 # Checks make test runs while the suite compiles (native builds only): the
 # release checks (tests/check_release.sh: the SPDX line in every header, one
@@ -166,7 +167,7 @@ $(BUILD)/checks/%.log: FORCE | $(BUILD)/checks
 	@MAKEFLAGS= CXX='$(CXX)' timeout -k 10 300 tests/consumer/build_systems_test.sh $* >$@ 2>&1 || true
 
 test: $(TEST_BINARIES) $(EXAMPLES) $(CHECK_LOGS)
-	$(TEST_REFUSAL)BUILD=$(BUILD) RUN="$(RUN)" TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run_all.sh $(TEST_BINARIES) $(CLI_TESTS) $(CHECK_LOGS)
+	$(TEST_REFUSAL)BUILD=$(BUILD) CXX="$(CXX)" RUN="$(RUN)" TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run_all.sh $(TEST_BINARIES) $(CLI_TESTS) $(CHECK_LOGS)
 
 demo: $(EXAMPLES)
 	BUILD=$(BUILD) examples/demo.sh
@@ -291,7 +292,7 @@ bench-loop bench-loop-quick:
 # and after (tests/soak_test.cpp). A few minutes.
 .PHONY: soak fuzz fuzz-build
 soak: $(BUILD)/tests/soak_tests
-	$(TEST_REFUSAL)BUILD=$(BUILD) RUN="$(RUN)" TEST_TIMEOUT=1800 SOCKSERV_TEST_WATCHDOG=900 tests/run_all.sh $<
+	$(TEST_REFUSAL)BUILD=$(BUILD) CXX="$(CXX)" RUN="$(RUN)" TEST_TIMEOUT=1800 SOCKSERV_TEST_WATCHDOG=900 tests/run_all.sh $<
 
 $(BUILD)/tests/soak_tests: $(BUILD)/tests/catch_main.o $(BUILD)/tests/soak_test.o
 	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(ALL_LDFLAGS)

@@ -139,6 +139,37 @@ extern "C" void stop(int signal_number) {
   if (sockserv::server_base* server = running.load()) server->request_shutdown();  // async-signal-safe
 }
 
+// SIGUSR1: the server's counters, one line on stderr. Written with write()
+// and hand-made decimals: printf is not async-signal-safe, the counters are.
+void append_counter(char*& out, const char* name, unsigned long value) {
+  while (*name != '\0') *out++ = *name++;
+  char digits[24];
+  int n = 0;
+  do digits[n++] = static_cast<char>('0' + value % 10);
+  while ((value /= 10) != 0);
+  while (n > 0) *out++ = digits[--n];
+}
+extern "C" void print_stats(int) {
+  sockserv::server_base* server = running.load();
+  if (server == nullptr || ::getpid() != server_process) return;
+  const sockserv::server_stats s = server->stats();
+  char line[512];
+  char* out = line;
+  append_counter(out, "stats: accepted=", s.accepted);
+  append_counter(out, " refused_verify=", s.refused_verify);
+  append_counter(out, " refused_per_address=", s.refused_per_address);
+  append_counter(out, " refused_busy=", s.refused_busy);
+  append_counter(out, " refused_table_full=", s.refused_table_full);
+  append_counter(out, " timed_out=", s.timed_out);
+  append_counter(out, " evicted=", s.evicted);
+  append_counter(out, " failed=", s.failed);
+  append_counter(out, " peak_in_flight=", s.peak_in_flight);
+  *out++ = '\n';
+  const int saved = errno;
+  (void)!::write(2, line, static_cast<std::size_t>(out - line));
+  errno = saved;
+}
+
 int usage(const char* message);
 
 // The constructor failed: a bad address (a failure without errno, code -1)
@@ -382,6 +413,10 @@ int main(int argc, char** argv) {
   on_stop.sa_flags = SA_RESTART;
   sigaction(SIGINT, &on_stop, nullptr);
   sigaction(SIGTERM, &on_stop, nullptr);
+  struct sigaction on_usr1 {};
+  on_usr1.sa_handler = print_stats;
+  on_usr1.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &on_usr1, nullptr);
 
 #if SOCKSERV_EXCEPTIONS
   try {

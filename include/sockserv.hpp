@@ -26,36 +26,54 @@
 
 namespace sockserv {
 
+// What an alias names when no Derived is given: the server, but final. The
+// pipeline calls hooks through Derived, so a class that derived from it to
+// replace a hook would silently keep the library's hook (an access check
+// that refuses nobody); instead it does not compile, and the error names
+// the fix. basic_server itself stays open for the CRTP pattern.
+template <class Server>
+class pass_your_class_as_Derived_to_derive_from final : public Server {
+ public:
+  using Server::Server;
+};
+
+namespace detail {
+template <class Family, class Type, class Handler, class Policy, class Derived>
+using server_alias = std::conditional_t<std::is_void_v<Derived>,
+                                        pass_your_class_as_Derived_to_derive_from<basic_server<Family, Type, Handler, Policy>>,
+                                        basic_server<Family, Type, Handler, Policy, Derived>>;
+}  // namespace detail
+
 template <class Handler, class Derived = void>
-using tcp_server = basic_server<inet4, stream, Handler, synchronous, Derived>;
+using tcp_server = detail::server_alias<inet4, stream, Handler, synchronous, Derived>;
 template <class Handler, class Derived = void>
-using tcp6_server = basic_server<inet6, stream, Handler, synchronous, Derived>;
+using tcp6_server = detail::server_alias<inet6, stream, Handler, synchronous, Derived>;
 template <class Handler, class Derived = void>
-using udp_server = basic_server<inet4, datagram<>, Handler, synchronous, Derived>;
+using udp_server = detail::server_alias<inet4, datagram<>, Handler, synchronous, Derived>;
 template <class Handler, class Derived = void>
-using udp6_server = basic_server<inet6, datagram<>, Handler, synchronous, Derived>;
+using udp6_server = detail::server_alias<inet6, datagram<>, Handler, synchronous, Derived>;
 template <class Handler, class Derived = void>
-using unix_stream_server = basic_server<unix_socket, stream, Handler, synchronous, Derived>;
+using unix_stream_server = detail::server_alias<unix_socket, stream, Handler, synchronous, Derived>;
 template <class Handler, class Derived = void>
-using unix_datagram_server = basic_server<unix_socket, datagram<>, Handler, synchronous, Derived>;
+using unix_datagram_server = detail::server_alias<unix_socket, datagram<>, Handler, synchronous, Derived>;
 
 // ThreadingMixIn and ForkingMixIn variants (Python's eight predefined
 // classes). Any server takes either policy: basic_server<F, T, H, threading<>>.
 template <class Handler, class Derived = void>
-using threading_tcp_server = basic_server<inet4, stream, Handler, threading<>, Derived>;
+using threading_tcp_server = detail::server_alias<inet4, stream, Handler, threading<>, Derived>;
 template <class Handler, class Derived = void>
-using threading_udp_server = basic_server<inet4, datagram<>, Handler, threading<>, Derived>;
+using threading_udp_server = detail::server_alias<inet4, datagram<>, Handler, threading<>, Derived>;
 template <class Handler, class Derived = void>
-using threading_unix_stream_server = basic_server<unix_socket, stream, Handler, threading<>, Derived>;
+using threading_unix_stream_server = detail::server_alias<unix_socket, stream, Handler, threading<>, Derived>;
 template <class Handler, class Derived = void>
-using threading_unix_datagram_server = basic_server<unix_socket, datagram<>, Handler, threading<>, Derived>;
+using threading_unix_datagram_server = detail::server_alias<unix_socket, datagram<>, Handler, threading<>, Derived>;
 template <class Handler, class Derived = void>
-using forking_tcp_server = basic_server<inet4, stream, Handler, forking<>, Derived>;
+using forking_tcp_server = detail::server_alias<inet4, stream, Handler, forking<>, Derived>;
 template <class Handler, class Derived = void>
-using forking_udp_server = basic_server<inet4, datagram<>, Handler, forking<>, Derived>;
+using forking_udp_server = detail::server_alias<inet4, datagram<>, Handler, forking<>, Derived>;
 template <class Handler, class Derived = void>
-using forking_unix_stream_server = basic_server<unix_socket, stream, Handler, forking<>, Derived>;
+using forking_unix_stream_server = detail::server_alias<unix_socket, stream, Handler, forking<>, Derived>;
 template <class Handler, class Derived = void>
-using forking_unix_datagram_server = basic_server<unix_socket, datagram<>, Handler, forking<>, Derived>;
+using forking_unix_datagram_server = detail::server_alias<unix_socket, datagram<>, Handler, forking<>, Derived>;
 
 }  // namespace sockserv

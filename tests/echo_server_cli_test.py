@@ -50,6 +50,50 @@ def graceful_stop(policy):
             server.wait()
 
 
+def start_tcp_server(policy, stderr=None):
+    server = subprocess.Popen([SERVER, "--family", "tcp", "--listen", "127.0.0.1:0", "--policy", policy],
+                              stdout=subprocess.PIPE, stderr=stderr, text=True)
+    return server, int(server.stdout.readline().rsplit(":", 1)[1])
+
+
+def idle_client_cannot_hold_the_stop(policy):
+    """SIGTERM with an idle client: the 5 s stop deadline ends its request."""
+    server, port = start_tcp_server(policy)
+    try:
+        idle = connect(("127.0.0.1", port))
+        idle.sendall(b"x")  # a request in flight that never ends by itself
+        server.send_signal(signal.SIGTERM)
+        try:
+            code = server.wait(5 + 2)
+        except subprocess.TimeoutExpired:
+            code = "still running 7 s after SIGTERM"
+        check("SIGTERM with an idle client stops --policy %s within the deadline" % policy, code == 0, repr(code))
+        idle.close()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def stats_on_sigusr1():
+    """SIGUSR1 prints the counters on stderr."""
+    server, port = start_tcp_server("threading", stderr=subprocess.PIPE)
+    try:
+        c = connect(("127.0.0.1", port))
+        c.sendall(b"hello\n")
+        c.shutdown(socket.SHUT_WR)
+        read_to_eof(c)
+        server.send_signal(signal.SIGUSR1)
+        line = server.stderr.readline()
+        check("SIGUSR1 prints stats", line.startswith("stats: accepted=1 ") and "failed=0" in line, repr(line))
+        server.send_signal(signal.SIGTERM)
+        server.wait(TIMEOUT)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
 def systemd_activation(directory, family_option):
     """systemd-socket-activate binds, echo_server --listen systemd serves;
     without --family it serves the unix socket it was handed as one."""
@@ -104,6 +148,9 @@ def inetd_connection(family_option):
 def main():
     for policy in ("sync", "threading", "forking", "event"):
         graceful_stop(policy)
+    for policy in ("threading", "forking"):
+        idle_client_cannot_hold_the_stop(policy)
+    stats_on_sigusr1()
     directory = tempfile.mkdtemp(prefix="sockserv-cli-")
     try:
         systemd_activation(directory, ["--family", "unix"])

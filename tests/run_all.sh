@@ -3,9 +3,9 @@
 # "N passed, M failed" — test cases over all binaries. A binary that dies
 # before printing its summary (crash, timeout) counts as one failure.
 # RUN: optional prefix (an emulator); TEST_TIMEOUT: seconds per binary.
-# A *.py argument is a process-level test script run with python3; a *.log
-# argument is the output of a check that make ran already. Both end with a
-# Catch2-style summary line too.
+# A *.py argument is a process-level test script run with python3, a *.sh
+# one a script run with sh; a *.log argument is the output of a check that
+# make ran already. Each ends with a Catch2-style summary line too.
 passed=0
 failed=0
 for binary in "$@"; do
@@ -17,6 +17,7 @@ for binary in "$@"; do
   case "$binary" in
     *.py) timeout -k 10 "${TEST_TIMEOUT:-600}" python3 "$binary" >"$log" 2>&1 ;;  # a native-only script
     *.log) cp "$binary" "$log" ;;  # a check make already ran, beside the build (BUILD/checks/)
+    *.sh) timeout -k 10 "${TEST_TIMEOUT:-600}" sh "$binary" >"$log" 2>&1 ;;       # likewise (compile_fail)
     *) timeout -k 10 "${TEST_TIMEOUT:-600}" $RUN "$binary" >"$log" 2>&1 ;;
   esac
   cat "$log"

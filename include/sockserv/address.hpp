@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -107,6 +108,8 @@ class socket_address {
         break;
       case AF_INET6:
         detail::add_ipv6(text, as<sockaddr_in6>().sin6_addr.s6_addr);
+        if (const std::uint32_t scope = as<sockaddr_in6>().sin6_scope_id)  // link-local: "fe80::1%2"
+          text.add_char('%').add_unsigned(scope);
         break;
       case AF_UNIX:
         write_unix_path(text);
@@ -233,7 +236,11 @@ struct inet6 {
     text[length] = '\0';
     if (char* scope = std::strchr(text, '%')) {
       *scope++ = '\0';
-      in6.sin6_scope_id = ::if_nametoindex(scope);
+      // A number ("%2", as printed) or an interface name ("%eth0").
+      char* end = nullptr;
+      const unsigned long number = std::strtoul(scope, &end, 10);
+      const bool numeric = *scope >= '0' && *scope <= '9' && *end == '\0';
+      in6.sin6_scope_id = numeric ? static_cast<std::uint32_t>(number) : ::if_nametoindex(scope);
       if (in6.sin6_scope_id == 0) return detail::bad_address("unknown interface in scope", where.host);
     }
     if (text[0] == '\0')

@@ -52,8 +52,10 @@ struct length_prefix_framing {
     std::uint32_t length = 0;
     for (std::size_t i = 0; i < HeaderBytes; ++i)
       length = (length << 8) | static_cast<unsigned char>(input[i]);
-    if (HeaderBytes + std::size_t{length} > capacity) return {0, {}, true};
-    if (input.size() < HeaderBytes + length) return {};
+    // Compared as "payload vs room after the header": HeaderBytes + length
+    // would wrap around a 32-bit size_t for headers 0xFFFFFFFC and up.
+    if (capacity < HeaderBytes || length > capacity - HeaderBytes) return {0, {}, true};
+    if (input.size() - HeaderBytes < length) return {};
     return {HeaderBytes + length, input.substr(HeaderBytes, length)};
   }
   static frame extract_at_eof(std::string_view) noexcept { return {}; }

@@ -10,6 +10,7 @@
 
 #include "address.hpp"
 #include "io.hpp"
+#include "server_base.hpp"
 #include "socket.hpp"
 
 #include <cstddef>
@@ -21,8 +22,6 @@
 #include <sys/time.h>
 
 namespace sockserv {
-
-class server_base;
 
 // Request is `connection` for stream servers, `datagram_request` for datagram
 // servers; the server refuses at compile time a handler of the wrong kind.
@@ -67,6 +66,12 @@ class stream_request_handler : public base_request_handler<connection> {
   // Seconds a single receive or send may wait; unset = forever. A read that
   // times out ends with rfile.timed_out() true.
   std::optional<double> timeout;
+  // Seconds the whole request may take from setup(), however slowly the
+  // client trickles: rfile and wfile fail with ETIMEDOUT after that (reads
+  // end with rfile.timed_out() true), and the request then ends as usual.
+  // Unset = no limit (Python's behaviour). Covers I/O through rfile and
+  // wfile, not calls a handler makes on request.fd itself.
+  std::optional<double> request_timeout;
   bool disable_nagle_algorithm = false;
 
   void begin_request(const connection& r, const socket_address& from, server_base& owner) noexcept {
@@ -76,6 +81,12 @@ class stream_request_handler : public base_request_handler<connection> {
   }
 
   void setup() noexcept {
+    if (request_timeout) {
+      const int limit_ms = detail::to_poll_ms(*request_timeout);
+      const std::int64_t deadline = limit_ms < 0 ? 0 : detail::monotonic_ms() + (limit_ms == 0 ? 1 : limit_ms);
+      rfile.set_deadline(deadline);
+      wfile.set_deadline(deadline);
+    }
     if (timeout) {
       timeval limit = to_timeval(*timeout);
       ::setsockopt(request.fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
@@ -89,11 +100,17 @@ class stream_request_handler : public base_request_handler<connection> {
   }
 
   // Sends what wfile still buffers. As in Python, a client that has gone
-  // away by now is not an error of the server's.
-  void finish() noexcept { wfile.flush(); }
+  // away by now is not an error of the server's. A request cut off by
+  // request_timeout is counted in the server's stats().
+  void finish() noexcept {
+    wfile.flush();
+    if (server != nullptr && (rfile.error() == ETIMEDOUT || wfile.error() == ETIMEDOUT))
+      server->count(server_event::timed_out);
+  }
 
  private:
   static timeval to_timeval(double seconds) noexcept {
+    if (seconds != seconds || seconds >= 1e9) return timeval{0, 0};  // NaN, infinity: no timeout
     if (seconds <= 0) return timeval{0, 1};  // 0 would mean "no timeout" to the kernel
     timeval tv{};
     tv.tv_sec = static_cast<time_t>(seconds);
@@ -125,14 +142,24 @@ class datagram_request_handler : public base_request_handler<datagram_request> {
     wfile.clear();
   }
 
-  // Returns -1 (errno set) when the reply could not be sent; finish() itself
-  // ignores that, as a vanished UDP client is not the server's failure.
+  // Returns -1 (errno set) when the reply could not be sent. A reply that
+  // did not fit wfile (a write refused with EMSGSIZE) is not sent at all —
+  // neither empty nor cut short — and finish() reports it to handle_error;
+  // a vanished UDP client is not the server's failure and goes unreported.
   std::ptrdiff_t send_reply() noexcept {
+    if (wfile.error() != 0) {
+      errno = wfile.error();
+      return -1;
+    }
     if (!wfile.has_reply() || client_address.is_unnamed()) return 0;
     return request.sendto(wfile.contents(), client_address);
   }
 
-  void finish() noexcept { send_reply(); }
+  result finish() noexcept {
+    if (send_reply() == -1 && wfile.error() != 0)
+      return result::from_errno(wfile.error(), "datagram reply larger than wbufsize: not sent");
+    return {};
+  }
 };
 
 }  // namespace sockserv

@@ -11,11 +11,29 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
+#include <poll.h>
 #include <string_view>
 #include <sys/socket.h>
 
 namespace sockserv {
+
+// How a line from readline() ended: with its '\n'; cut at the limit (or
+// the buffer's size), more of the line follows; at the end of input (the
+// last, unterminated bytes, or nothing once all is read); or cut short by
+// a timeout (timeout, request_timeout) or a failed receive — error() says.
+enum class line_end { newline, limit, end_of_input, timed_out, failed };
+
+// readline()'s result: the bytes (a string_view, usable as one) and how the
+// line ended, so that the three ways a line can lack its '\n' are told
+// apart from the result alone.
+struct text_line : std::string_view {
+  line_end end = line_end::newline;
+  text_line() noexcept = default;
+  text_line(std::string_view text, line_end how) noexcept : std::string_view(text), end(how) {}
+  bool complete() const noexcept { return end == line_end::newline; }
+};
 
 // Reads from a connection (or from one packet) through a buffer it does not
 // own. Views returned by readline() stay valid until the next read call.
@@ -26,7 +44,8 @@ class reader_core {
   // One line including its '\n'. Stops after `limit` bytes (and never takes
   // more than the buffer holds): a longer line comes back in pieces that do
   // not end with '\n'. At end of input: the last bytes, then an empty view.
-  std::string_view readline(std::size_t limit = npos) noexcept {
+  // The result tells how the line ended (text_line::end).
+  text_line readline(std::size_t limit = npos) noexcept {
     if (limit > capacity_) limit = capacity_;
     std::size_t scanned = 0;
     for (;;) {
@@ -35,11 +54,12 @@ class reader_core {
       // memchr must not get a null pointer even for 0 bytes (an empty packet)
       const void* nl = window == scanned ? nullptr : std::memchr(data_ + begin_ + scanned, '\n', window - scanned);
       if (nl != nullptr)
-        return take(static_cast<std::size_t>(static_cast<const char*>(nl) - (data_ + begin_)) + 1);
+        return {take(static_cast<std::size_t>(static_cast<const char*>(nl) - (data_ + begin_)) + 1), line_end::newline};
       scanned = window;
-      if (window == limit || ended()) return take(window);
+      if (window == limit) return {take(window), line_end::limit};
+      if (ended()) return {take(window), why_ended()};
       if (begin_ + limit > capacity_) compact();
-      if (!fill()) return take(end_ - begin_ < limit ? end_ - begin_ : limit);
+      if (!fill()) return {take(end_ - begin_ < limit ? end_ - begin_ : limit), why_ended()};
     }
   }
 
@@ -66,9 +86,15 @@ class reader_core {
 
   bool eof() const noexcept { return eof_ && begin_ == end_; }
   int error() const noexcept { return error_; }  // errno of a failed recv, 0 if none
-  bool timed_out() const noexcept { return error_ == EAGAIN || error_ == EWOULDBLOCK; }
+  // A receive waited longer than the handler's timeout, or the request's
+  // deadline (set_deadline) passed.
+  bool timed_out() const noexcept { return error_ == EAGAIN || error_ == EWOULDBLOCK || error_ == ETIMEDOUT; }
   std::size_t buffered() const noexcept { return end_ - begin_; }
   std::size_t capacity() const noexcept { return capacity_; }
+
+  // Reads after the monotonic time deadline_ms (detail::monotonic_ms()'s
+  // clock; 0: none) fail with ETIMEDOUT, however the bytes trickle in.
+  void set_deadline(std::int64_t deadline_ms) noexcept { deadline_ms_ = deadline_ms; }
 
  protected:
   reader_core(char* storage, std::size_t capacity) noexcept
@@ -79,6 +105,7 @@ class reader_core {
     begin_ = end_ = 0;
     eof_ = false;
     error_ = 0;
+    deadline_ms_ = 0;
   }
   // Reads straight from the packet: nothing to fill, nothing copied.
   void attach_memory(std::string_view bytes) noexcept {
@@ -91,6 +118,9 @@ class reader_core {
 
  private:
   bool ended() const noexcept { return eof_ || error_ != 0; }
+  line_end why_ended() const noexcept {
+    return error_ == 0 ? line_end::end_of_input : timed_out() ? line_end::timed_out : line_end::failed;
+  }
 
   std::string_view take(std::size_t count) noexcept {
     std::string_view out(data_ + begin_, count);
@@ -108,6 +138,10 @@ class reader_core {
     if (ended() || storage_ == nullptr) return false;
     if (begin_ == end_) begin_ = end_ = 0;
     if (end_ == capacity_) compact();
+    if (deadline_ms_ != 0 && !detail::wait_until_ready(fd_, POLLIN, deadline_ms_)) {
+      error_ = errno;
+      return false;
+    }
     ssize_t n = detail::retry_on_eintr([&] { return ::recv(fd_, storage_ + end_, capacity_ - end_, 0); });
     if (n > 0) {
       end_ += static_cast<std::size_t>(n);
@@ -127,6 +161,7 @@ class reader_core {
   int fd_ = -1;
   bool eof_ = false;
   int error_ = 0;
+  std::int64_t deadline_ms_ = 0;
 };
 
 template <std::size_t Capacity>
@@ -177,6 +212,8 @@ class writer_core {
 
   int error() const noexcept { return error_; }
   std::size_t buffered() const noexcept { return used_; }
+  // Sends after the monotonic time deadline_ms (0: none) fail with ETIMEDOUT.
+  void set_deadline(std::int64_t deadline_ms) noexcept { deadline_ms_ = deadline_ms; }
 
  protected:
   writer_core(char* buffer, std::size_t capacity) noexcept : buffer_(buffer), capacity_(capacity) {}
@@ -184,11 +221,13 @@ class writer_core {
     fd_ = fd;
     used_ = 0;
     error_ = 0;
+    deadline_ms_ = 0;
   }
 
  private:
   std::ptrdiff_t send_now(const void* data, std::size_t size) noexcept {
-    std::ptrdiff_t n = detail::send_all(fd_, data, size);
+    std::ptrdiff_t n = deadline_ms_ == 0 ? detail::send_all(fd_, data, size)
+                                         : detail::send_all_until(fd_, data, size, deadline_ms_);
     if (n == -1) error_ = errno;
     return n;
   }
@@ -198,6 +237,7 @@ class writer_core {
   std::size_t used_ = 0;
   int fd_ = -1;
   int error_ = 0;
+  std::int64_t deadline_ms_ = 0;
 };
 
 template <std::size_t Capacity>

@@ -46,6 +46,27 @@ struct has_own_wait : std::false_type {};
 template <class Mixin>
 struct has_own_wait<Mixin, std::void_t<decltype(std::declval<Mixin&>().wait_for_activity(0, false))>>
     : std::true_type {};
+
+// Whether a policy can take a request now (threading: a free worker;
+// forking: a free child slot); one without has_capacity() always can.
+template <class Mixin>
+auto policy_has_capacity(Mixin& policy, int) -> decltype(policy.has_capacity()) {
+  return policy.has_capacity();
+}
+template <class Mixin>
+bool policy_has_capacity(Mixin&, long) {
+  return true;
+}
+// How soon such a policy looks again while it has none (-1: it wakes the
+// loop itself, see server_base::wait_for_request).
+template <class Mixin>
+constexpr auto capacity_recheck_ms(int) -> decltype(int{Mixin::capacity_recheck_ms}) {
+  return Mixin::capacity_recheck_ms;
+}
+template <class Mixin>
+constexpr int capacity_recheck_ms(long) {
+  return -1;
+}
 }  // namespace detail
 
 template <class AddressFamily, class SocketType, class Handler, class Concurrency = synchronous,
@@ -106,8 +127,17 @@ class basic_server : public server_base,
   // RAII: leaving scope is server_close() (basic_server's own: by now a
   // Derived part is gone, so a Derived's server_close must run from its
   // own destructor). Requests still in flight on threads — daemon ones too —
-  // are waited for, since they use this object.
-  ~basic_server() {
+  // are cancelled if blocked on their connection and waited for, since they
+  // use this object.
+  ~basic_server() { end_all_requests(); }
+
+  // Stops listening and ends every request in flight, daemon threads too:
+  // those blocked on their connection are cancelled (see graceful_close),
+  // then all are waited for. The destructor does this, but only once a
+  // Derived's members are gone — while requests on other threads may still
+  // call its hooks. So a Derived whose hooks use its own members calls this
+  // first thing in its own destructor.
+  void end_all_requests() {
     basic_server::server_close();
     this->finish_all_requests();
   }
@@ -128,17 +158,20 @@ class basic_server : public server_base,
       ~stop_guard() { server.end_serving(); }
     } guard{*this};
     const int interval_ms = detail::to_poll_ms(poll_interval);
-    while (!shutdown_requested()) {
+    while (!take_shutdown_request()) {
       wait_outcome ready = wait_step(interval_ms, true, 0);
-      if (shutdown_requested()) break;
+      if (take_shutdown_request()) break;
       if (ready == wait_outcome::failed) return result::from_errno(errno, "serve_forever: poll");
       if (ready == wait_outcome::request && !detail::has_own_wait<policy_mixin>::value) {
         // Take what is queued, not one request per wake-up: a poll() per
         // datagram or connection would cost as much as the request. A policy
         // with its own wait (the event loop) takes one per turn, so that a
         // full connection table is seen before the next accept.
+        // Threading and forking take one only while they have room for it.
         int batch = detail::has_own_wait<policy_mixin>::value ? 1 : 64;
-        while (handle_request_noblock() && --batch > 0 && !shutdown_requested()) {
+        policy_mixin& policy = *this;
+        while (handle_request_noblock() && --batch > 0 && !shutdown_requested() &&
+               (answer_when_busy || detail::policy_has_capacity(policy, 0))) {
         }
       }
       self().service_actions();
@@ -259,6 +292,14 @@ class basic_server : public server_base,
     return outcome ? finished : outcome;
   }
 
+  // No capacity for this request (answer_when_busy): sends busy_reply
+  // without waiting (a stream client only); the request is then shut down.
+  void handle_busy(request_type& request, const socket_address&) {
+    if constexpr (SocketType::type == SOCK_STREAM)
+      if (!busy_reply.empty())
+        (void)::send(request.fd, busy_reply.data(), busy_reply.size(), detail::no_sigpipe | MSG_DONTWAIT);
+  }
+
   // Ends the request: for a connection, half-close then close_request().
   void shutdown_request(request_type& request) {
     SocketType::shutdown_request(request);
@@ -275,28 +316,45 @@ class basic_server : public server_base,
   // finish_request + handle_error on failure + shutdown_request: what every
   // policy runs for one request, wherever it runs it. A failure derived
   // from std::exception (or a failed result) reaches handle_error exactly
-  // once; any other exception is not swallowed, but the request is still
-  // shut down first. Returns false if the request failed.
+  // once; any other exception (also one thrown by handle_error) is not
+  // swallowed, but the request is still shut down first. Returns false if
+  // the request failed.
   bool serve_request(request_type& request, const socket_address& client_address) {
+    request_owner owner{*this, request};
     result outcome;
 #if SOCKSERV_EXCEPTIONS
     try {
       outcome = self().finish_request(request, client_address);
     } catch (const std::exception& failure) {
       outcome = result::failure(failure.what());
-    } catch (...) {
-      self().shutdown_request(request);
-      throw;
     }
 #else
     outcome = self().finish_request(request, client_address);
 #endif
-    if (!outcome) self().handle_error(request, client_address, outcome.message());
-    self().shutdown_request(request);
+    if (!outcome) {
+      count(server_event::failed);
+      self().handle_error(request, client_address, outcome.message());
+    }
     return outcome.ok();
   }
 
  private:
+  // The request path owns its request: whichever way a scope is left —
+  // returning, or a hook (verify_request, a handler's constructor, finish,
+  // handle_error) throwing — the request is shut down and its descriptor
+  // closed, once, unless handed on (released).
+  struct request_owner {
+    basic_server& server;
+    request_type& request;
+    bool owned = true;
+    request_owner(basic_server& owner, request_type& owned_request) noexcept : server(owner), request(owned_request) {}
+    request_owner(const request_owner&) = delete;
+    request_owner& operator=(const request_owner&) = delete;
+    ~request_owner() {
+      if (owned) server.self().shutdown_request(request);
+    }
+  };
+
   // One request whose arrival poll() announced; returns quietly if it is
   // gone by now (client reset before accept, another process took it).
   // Returns false when nothing more is queued (or accepting has paused).
@@ -312,6 +370,14 @@ class basic_server : public server_base,
       return !exhausted;  // e.g. an oversized datagram: the next may be fine
     }
     resume_accepting();
+    count(server_event::accepted);
+    policy_mixin& policy = *this;
+    if (answer_when_busy && !detail::policy_has_capacity(policy, 0)) {
+      count(server_event::refused_busy);
+      request_owner owner{*this, request};
+      self().handle_busy(request, client_address);
+      return true;
+    }
     dispatch(request, client_address);
     return true;
   }
@@ -319,9 +385,13 @@ class basic_server : public server_base,
   // verify_request, then process_request; a std::exception escaping the
   // policy reaches handle_error and the request is shut down.
   void dispatch(request_type& request, const socket_address& client_address) {
-    if (!self().verify_request(request, client_address)) {
-      self().shutdown_request(request);
-      return;
+    {
+      request_owner owner{*this, request};
+      if (!self().verify_request(request, client_address)) {
+        count(server_event::refused_verify);
+        return;
+      }
+      owner.owned = false;  // process_request owns it from here
     }
 #if SOCKSERV_EXCEPTIONS
     try {
@@ -363,7 +433,10 @@ class basic_server : public server_base,
     return static_cast<Policy*>(this)->wait_for_activity(timeout_ms, watch_wakeup);
   }
   wait_outcome wait_step(int timeout_ms, bool watch_wakeup, long) {
-    return wait_for_request(timeout_ms, watch_wakeup);
+    policy_mixin& policy = *this;
+    // answer_when_busy: keep accepting, to answer those there is no room for.
+    return wait_for_request(timeout_ms, watch_wakeup, answer_when_busy || detail::policy_has_capacity(policy, 0),
+                            detail::capacity_recheck_ms<policy_mixin>(0));
   }
 
   typename SocketType::receive_buffer receive_buffer_;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "address.hpp"
+#include "admission.hpp"
 #include "detail/serving_flag.hpp"
 #include "detail/syscall.hpp"
 #include "detail/text.hpp"
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <optional>
 #include <poll.h>
+#include <string_view>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -42,17 +44,49 @@ class server_base {
   // binding, construct with bind_and_activate = false.
   bool allow_reuse_address = false;
   bool allow_reuse_port = false;
-  int request_queue_size = 5;
+  // The listen() backlog. SOMAXCONN (4096 on Linux 5.4+, else 128), not
+  // Python's 5: with 5, a burst of connects makes clients retry SYNs for
+  // seconds, and a pool held by idle clients soon refuses the rest.
+  int request_queue_size = SOMAXCONN;
   // Unix socket files: the permissions to give the file (applied between
   // bind and listen, so nobody can connect before), and whether a file left
   // by a dead server may be removed first — only if nothing accepts on it.
   std::optional<mode_t> unix_socket_mode;
   bool remove_stale_unix_socket = false;
+  // Admission. At most this many requests in flight per client IP address
+  // (0: no limit); one more is shut down unanswered and counted. With
+  // answer_when_busy, a client that arrives while there is no capacity (every
+  // worker busy, the child table full) is accepted and given handle_busy()
+  // (by default: busy_reply, sent without waiting) and closed, instead of
+  // waiting in the backlog.
+  std::size_t max_connections_per_address = 0;
+  bool answer_when_busy = false;
+  std::string_view busy_reply;
 
   server_base(const server_base&) = delete;
   server_base& operator=(const server_base&) = delete;
 
   int fileno() const noexcept { return socket.fd(); }
+
+  // What happened to the requests so far (see server_stats). Readable from
+  // any thread at any time; the counters are lock-free atomics, so a signal
+  // handler may read them too.
+  server_stats stats() const noexcept { return counters_.snapshot(); }
+
+  // Counting, for the policies (and a Derived that refuses by itself).
+  void count(server_event what) noexcept { counters_.add(what); }
+  void note_in_flight(std::size_t now) noexcept { counters_.note_in_flight(now); }
+
+  // Admits a request from `client` into a policy's address_limiter (which
+  // the caller serialises), or counts it refused when its address already
+  // has max_connections_per_address requests in flight. `slot` goes to
+  // limiter.release() when the request ends.
+  template <std::size_t Slots>
+  bool admit(address_limiter<Slots>& limiter, const socket_address& client, int& slot) noexcept {
+    if (limiter.admit(client, max_connections_per_address, slot)) return true;
+    count(server_event::refused_per_address);
+    return false;
+  }
 
   // Why the constructor's bind or listen failed (ok() otherwise). Without
   // exceptions this is how a failed server is seen; serve_forever() and
@@ -75,9 +109,10 @@ class server_base {
   // at once, as in Python.
   void shutdown() noexcept {
     if (loop* shared = shared_loop_.load()) return shared->shutdown();  // the loop serving it, see loop.add()
+    const unsigned run = serving_.snapshot();  // before the request: the run it stops
     request_shutdown();
     if (serving_.held_by_caller()) return;
-    serving_.wait_until_released();
+    serving_.wait_until_released(run);
   }
 
   // What one wait of the serving loop saw: a new request to fetch, a
@@ -90,11 +125,21 @@ class server_base {
   // watched), or timeout_ms passes (-1: forever). While accepting is paused
   // (see pause_accepting) the socket is not watched; when the pause ends
   // before the timeout, the outcome is `served`: look again.
-  wait_outcome wait_for_request(int timeout_ms, bool watch_wakeup) noexcept {
-    const int paused = accept_pause_left_ms();
+  //
+  // Without capacity (every worker busy, the child table full) the socket
+  // is not watched either — clients wait in the backlog, and the one wait
+  // still sees the wake-up at once. A policy that learns of freed capacity
+  // by looking (forking reaps children) passes recheck_ms >= 0: the wait
+  // then ends after that long with `served`; -1 means it is woken instead
+  // (notify_capacity()).
+  wait_outcome wait_for_request(int timeout_ms, bool watch_wakeup, bool capacity = true,
+                                int recheck_ms = -1) noexcept {
+    const int paused = capacity ? accept_pause_left_ms() : (recheck_ms < 0 ? -1 : recheck_ms);
     int wait_ms = timeout_ms;
     if (paused > 0 && (wait_ms < 0 || paused < wait_ms)) wait_ms = paused;
-    pollfd watched[2] = {{paused > 0 ? -1 : socket.fd(), POLLIN, 0}, {wakeup_.read_fd(), POLLIN, 0}};
+    const bool listening = capacity && paused <= 0;
+    pollfd watched[2] = {{listening ? socket.fd() : -1, POLLIN, 0}, {wakeup_.read_fd(), POLLIN, 0}};
+    watch_wakeup = watch_wakeup || !capacity;  // freed capacity arrives through the pipe
     int rc = detail::poll_until(watched, watch_wakeup ? 2 : 1, wait_ms);
     if (rc == -1) return wait_outcome::failed;
     if (rc == 0) return wait_ms == timeout_ms ? wait_outcome::timed_out : wait_outcome::served;
@@ -126,6 +171,10 @@ class server_base {
     const std::int64_t left = accept_resume_ms_ - detail::monotonic_ms();
     return left > 0 ? static_cast<int>(left) : 0;
   }
+
+  // Capacity came back (a worker freed a full pool): wakes the serving
+  // loop's wait, which then watches the listener again. Not a shutdown.
+  void notify_capacity() const noexcept { wakeup_.notify(); }
 
   // Empties the wake-up pipe (a policy with its own wait calls this when
   // the pipe fires).
@@ -230,15 +279,31 @@ class server_base {
 
   void record_construction_error(const result& failure) noexcept { construction_error_ = failure; }
 
+ public:
+  // In a forked request child: drops the parent's listener and wake-up
+  // pipe (the socket file, if any, stays: it is the parent's). A shutdown
+  // requested in the child after this wakes nothing.
+  void close_inherited_descriptors() noexcept {
+    close_socket();
+    wakeup_.close();
+  }
+
+ protected:
+
   bool shutdown_requested() const noexcept { return shutdown_requested_.load(); }
+
+  // The loop has seen the request and stops for it: consumed here, at the
+  // moment it is seen, so that a request made while the loop is on its way
+  // out stays pending for the next serve_forever() instead of being wiped.
+  bool take_shutdown_request() noexcept { return shutdown_requested_.exchange(false); }
 
   // Marks the calling thread as the one serving. False if another
   // serve_forever() already runs on this server.
   bool begin_serving() noexcept { return serving_.claim(); }
 
-  // The loop has stopped: consume the request and release shutdown().
+  // The loop has stopped: release shutdown(). A request made after the
+  // loop consumed its own stays set (the flag, not the pipe, is the truth).
   void end_serving() noexcept {
-    shutdown_requested_.store(false);
     wakeup_.drain();
     serving_.release();
   }
@@ -249,12 +314,19 @@ class server_base {
 
  private:
   // A socket file nobody accepts on (connect() is refused) is a leftover;
-  // a live server's file, or anything that is not a socket, stays.
+  // a live server's file, or anything that is not a socket, stays. The
+  // probe does not block: a live server with a full backlog answers
+  // EAGAIN at once (and stays).
   static void remove_if_stale(const socket_address& address, int type) noexcept {
     const char* path = address.as<sockaddr_un>().sun_path;
     struct stat info {};
     if (::lstat(path, &info) == -1 || !S_ISSOCK(info.st_mode)) return;
+#ifdef SOCK_NONBLOCK
+    int probe = detail::open_socket(AF_UNIX, type | SOCK_NONBLOCK);
+#else
     int probe = detail::open_socket(AF_UNIX, type);
+    if (probe != -1) detail::set_nonblocking(probe, true);
+#endif
     if (probe == -1) return;
     int rc = detail::retry_on_eintr([&] { return ::connect(probe, address.data(), address.size()); });
     const bool refused = rc == -1 && errno == ECONNREFUSED;
@@ -281,6 +353,7 @@ class server_base {
     return result::from_errno(code, context);
   }
 
+  detail::stats_counters counters_;
   wakeup_pipe wakeup_;
   std::atomic<loop*> shared_loop_{nullptr};
   std::atomic<bool> shutdown_requested_{false};

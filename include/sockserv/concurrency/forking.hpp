@@ -3,13 +3,14 @@
 // child process forked for it.
 //
 // The child runs serve_request() and exits 0, or 1 after a failure (which
-// it reported through handle_error). The parent closes its copy of the
+// it reported through handle_error), plus 2 if its request_timeout passed. The parent closes its copy of the
 // request and records the child in a fixed table of MaxChildren entries.
 // Only the server's own children are ever waited for, one pid at a time, so
 // a process the application forked itself keeps its exit status.
 #pragma once
 
 #include "../address.hpp"
+#include "../admission.hpp"
 #include "../detail/syscall.hpp"
 #include "../error.hpp"
 
@@ -39,7 +40,7 @@ struct forking {
     static constexpr std::size_t child_capacity = MaxChildren;
 
     // At most this many children at once (clamped to MaxChildren): at the
-    // limit the parent waits for one to exit before forking again.
+    // limit the serving loop stops accepting until one exits.
     std::size_t max_children = MaxChildren;
     // false: server_close() does not wait for the children.
     bool block_on_close = true;
@@ -49,28 +50,48 @@ struct forking {
     // Reaps the children that have exited (waiting for all if blocking),
     // after waiting for one if the table is at max_children.
     void collect_children(bool blocking = false) {
-      while (count_ > 0 && count_ >= limit()) wait_for_one_child();
-      for (std::size_t i = 0; i < count_;) {
-        pid_t rc = reap(children_[i], blocking ? 0 : WNOHANG);
-        if (rc == 0)
-          ++i;  // still running
-        else
-          forget(i);
-      }
+      wait_for_room();
+      reap_exited(blocking);
     }
+
+    // Whether a request fetched now can be forked at once. The serving
+    // loop watches the listener only while it can; with the table full it
+    // reaps again every capacity_recheck_ms (there is no descriptor to
+    // wait on for "one of these pids exited"), and shutdown() still wakes
+    // it at once.
+    bool has_capacity() {
+      if (count_ >= limit()) reap_exited(false);
+      return count_ < limit();
+    }
+    static constexpr int capacity_recheck_ms = 10;
 
     void process_request(request_type& request, const socket_address& client_address) {
       auto& server = static_cast<Server&>(*this).self();
-      collect_children(false);
+      wait_for_room();
+      int admitted = address_limiter<MaxChildren>::untracked;
+      if (!server.admit(per_address_, client_address, admitted)) {  // over max_connections_per_address
+        server.shutdown_request(request);
+        return;
+      }
       flush_stdout();  // or the child would print the parent's pending output again
       pid_t pid = ::fork();
       if (pid == -1) {
+        per_address_.release(admitted);
         server.handle_error(request, client_address, result::from_errno(errno, "fork").message());
         server.shutdown_request(request);
         return;
       }
-      if (pid == 0) run_child(server, request, client_address);
+      if (pid == 0) {
+        // The child serves this one request: the listener and the wake-up
+        // pipe are the parent's (a child holding the listener would keep it
+        // accepting during graceful_close, and block a restarted service's
+        // bind). A datagram request answers through the server socket.
+        if constexpr (SocketType::type == SOCK_STREAM) server.close_inherited_descriptors();
+        run_child(server, request, client_address);
+      }
+      address_slots_[count_] = admitted;
       children_[count_++] = pid;
+      server.note_in_flight(count_);
       server.close_request(request);  // the child's copy stays open
     }
 
@@ -81,21 +102,23 @@ struct forking {
     // only while stopping.
     bool drain_requests(std::int64_t deadline_ms) {
       for (;;) {
-        collect_children(false);
+        reap_exited(false);
         if (count_ == 0) return true;
         const std::int64_t left = deadline_ms - detail::monotonic_ms();
         if (left <= 0) break;
         detail::sleep_ms(left < 10 ? static_cast<int>(left) : 10);
       }
       for (std::size_t i = 0; i < count_; ++i) ::kill(children_[i], SIGKILL);
-      collect_children(true);
+      reap_exited(true);
       return false;
     }
 
-    void service_actions() { collect_children(false); }
-    void handle_timeout() { collect_children(false); }
-    void wait_for_requests_in_flight() { collect_children(block_on_close); }
-    void finish_all_requests() { collect_children(false); }
+    // Never wait here: the serving loop runs these between waits, and a
+    // full table must not keep it from seeing shutdown().
+    void service_actions() { reap_exited(false); }
+    void handle_timeout() { reap_exited(false); }
+    void wait_for_requests_in_flight() { reap_exited(block_on_close); }
+    void finish_all_requests() { reap_exited(false); }
 
    private:
     std::size_t limit() const noexcept {
@@ -105,7 +128,10 @@ struct forking {
     template <class ServerType>
     [[noreturn]] static void run_child(ServerType& server, request_type& request,
                                        const socket_address& client_address) {
+      // Exit status: bit 0 the request failed, bit 1 its deadline passed
+      // (the parent counts them in its stats(); the child's are a copy).
       int status = 1;
+      const unsigned long timed_out_before = server.stats().timed_out;
 #if SOCKSERV_EXCEPTIONS
       try {
         status = server.serve_request(request, client_address) ? 0 : 1;
@@ -114,6 +140,7 @@ struct forking {
 #else
       status = server.serve_request(request, client_address) ? 0 : 1;
 #endif
+      if (server.stats().timed_out != timed_out_before) status |= 2;
       flush_stdout();  // what the handler printed; _exit() flushes nothing
       ::_exit(status);  // no atexit handlers, no destructors of the parent's objects
     }
@@ -130,31 +157,55 @@ struct forking {
 
     // waitpid for one of ours; returns 0 if it is still running, else its
     // pid (or -1 if it is not ours to wait for any more: ECHILD).
-    static pid_t reap(pid_t pid, int options) noexcept {
+    static pid_t reap(pid_t pid, int options, int& status) noexcept {
       pid_t rc;
-      do rc = ::waitpid(pid, nullptr, options);
+      do rc = ::waitpid(pid, &status, options);
       while (rc == -1 && errno == EINTR);
       return rc;
     }
 
-    // Blocks until one of our children exits. waitid(WNOWAIT) tells which
-    // child of the process exited without reaping it; if that is not one of
-    // ours, fall back to waiting for our oldest.
-    void wait_for_one_child() {
-      siginfo_t info{};
-      int rc;
-      do rc = ::waitid(P_ALL, 0, &info, WEXITED | WNOWAIT);
-      while (rc == -1 && errno == EINTR);
-      std::size_t index = 0;
-      for (std::size_t i = 0; rc == 0 && i < count_; ++i)
-        if (children_[i] == info.si_pid) index = i;
-      reap(children_[index], 0);
-      forget(index);
+    void reap_exited(bool blocking) {
+      for (std::size_t i = 0; i < count_;) {
+        int status = 0;
+        pid_t rc = reap(children_[i], blocking ? 0 : WNOHANG, status);
+        if (rc == 0) {
+          ++i;  // still running
+          continue;
+        }
+        if (rc > 0) count_exit(status);
+        forget(i);
+      }
     }
 
-    void forget(std::size_t index) noexcept { children_[index] = children_[--count_]; }
+    void count_exit(int status) noexcept {
+      auto& server = static_cast<Server&>(*this).self();
+      const bool exited = WIFEXITED(status);
+      if (!exited || (WEXITSTATUS(status) & 1)) server.count(server_event::failed);  // or killed
+      if (exited && (WEXITSTATUS(status) & 2)) server.count(server_event::timed_out);
+    }
+
+    // With the table at max_children, waits until any one of our children
+    // has exited — whichever, and never one of the application's (waitid
+    // on any child would see the application's zombies first and then wait
+    // for our oldest). Reached by a process_request() the serving loop did
+    // not gate on has_capacity() (serve_connection).
+    void wait_for_room() {
+      while (count_ > 0 && count_ >= limit()) {
+        reap_exited(false);
+        if (count_ >= limit()) detail::sleep_ms(capacity_recheck_ms);
+      }
+    }
+
+    void forget(std::size_t index) noexcept {
+      per_address_.release(address_slots_[index]);
+      --count_;
+      children_[index] = children_[count_];
+      address_slots_[index] = address_slots_[count_];
+    }
 
     pid_t children_[MaxChildren] = {};
+    int address_slots_[MaxChildren] = {};  // each child's entry in per_address_
+    address_limiter<MaxChildren> per_address_;
     std::size_t count_ = 0;
   };
 };

@@ -31,8 +31,12 @@ struct synchronous {
    public:
     using request_type = typename SocketType::request_type;
 
+    // One request in flight at a time: a per-address cap of 1 or more
+    // always admits it.
     void process_request(request_type& request, const socket_address& client_address) {
-      static_cast<Server&>(*this).self().serve_request(request, client_address);
+      auto& server = static_cast<Server&>(*this).self();
+      server.note_in_flight(1);
+      server.serve_request(request, client_address);
     }
     void service_actions() {}
     void handle_timeout() {}

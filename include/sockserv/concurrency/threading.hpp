@@ -5,11 +5,14 @@
 // Instead of a thread per request, a fixed pool of up to Workers pthreads
 // (each with a StackSize stack) is started on demand and then reused, so the
 // steady state creates no threads and allocates nothing. When every worker
-// is busy the serving thread waits for one (back-pressure: further clients
-// wait in the listen backlog; nobody is dropped).
+// is busy the serving thread stops watching the listener until one is free
+// (back-pressure: further clients wait in the listen backlog; nobody is
+// dropped); a worker that frees a full pool wakes it through the server's
+// wake-up pipe, the same wait that shutdown() wakes.
 #pragma once
 
 #include "../address.hpp"
+#include "../admission.hpp"
 #include "../detail/pthread.hpp"
 #include "../detail/syscall.hpp"
 #include "../error.hpp"
@@ -18,8 +21,10 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 namespace sockserv {
 
@@ -37,9 +42,17 @@ template <std::size_t Workers = 16, std::size_t StackSize = 256 * 1024>
 struct threading {
   static_assert(Workers > 0, "threading needs at least one worker");
   static constexpr double default_timeout = -1;  // handle_request waits forever
+  // What a worker's stack really gets (PTHREAD_STACK_MIN is 16 KiB on Linux).
+  static constexpr std::size_t effective_stack = StackSize < 16384 ? 16384 : StackSize;
 
   template <class Server, class SocketType, class Handler>
   class mixin {
+    // The handler lives on its worker's stack, beside the frames of the
+    // pipeline and of the C library (8 KiB is a conservative allowance).
+    static_assert(sizeof(Handler) + 8192 <= effective_stack,
+                  "threading<Workers, StackSize>: the handler (with its rbufsize/wbufsize buffers) does not "
+                  "fit a worker's stack; raise StackSize or shrink the handler's buffers");
+
    public:
     using request_type = typename SocketType::request_type;
     static constexpr std::size_t worker_capacity = Workers;
@@ -70,9 +83,15 @@ struct threading {
     // the request goes to handle_error and is shut down.
     void process_request(request_type& request, const socket_address& client_address) {
       auto& server = static_cast<Server&>(*this).self();
+      int admitted = address_limiter<Workers>::untracked;
+      if (!admit_address(server, client_address, admitted)) {  // over max_connections_per_address
+        server.shutdown_request(request);
+        return;
+      }
       int failure = 0;
       worker* chosen = claim_worker(failure);
       if (chosen == nullptr) {
+        release_address(admitted);
         server.handle_error(request, client_address,
                             result::from_errno(failure, "threading: cannot start a worker").message());
         server.shutdown_request(request);
@@ -80,16 +99,28 @@ struct threading {
       }
       SocketType::copy_request(request, chosen->request, chosen->packet);
       chosen->client_address = client_address;
+      chosen->cancel_handle = cancel_handle_of(request);
       detail::lock_guard hold(lock_);
       chosen->daemon = daemon_threads;
+      chosen->address_slot = admitted;
       chosen->has_work = true;
       ++in_flight_;
+      server.note_in_flight(in_flight_);
       if (!chosen->daemon) ++waited_in_flight_;
       chosen->wake.notify_one();
     }
 
     void service_actions() {}
     void handle_timeout() {}
+
+    // Whether a request fetched now has a worker: an idle one, or room to
+    // start one. The serving loop watches the listener only while it does.
+    bool has_capacity() noexcept {
+      detail::lock_guard hold(lock_);
+      return idle_count_ > 0 || started_ < Workers;
+    }
+    // A full pool is left by a worker's wake-up, not by polling again.
+    static constexpr int capacity_recheck_ms = -1;
 
     // Run by server_close() once the socket is closed.
     void wait_for_requests_in_flight() {
@@ -102,19 +133,38 @@ struct threading {
     }
 
     // graceful_close(): waits for every request in flight, daemon or not,
-    // until the deadline.
+    // until the (monotonic) deadline; then cancels those still running and
+    // gives them cancel_grace_ms to return.
     bool drain_requests(std::int64_t deadline_ms) {
-      const timespec until = detail::realtime_after_ms(deadline_ms - detail::monotonic_ms());
       detail::lock_guard hold(lock_);
       while (in_flight_ > 0)
-        if (!worker_freed_.wait_until(lock_, until)) break;
-      return in_flight_ == 0;
+        if (!worker_freed_.wait_until_ms(lock_, deadline_ms)) break;
+      if (in_flight_ == 0) return true;
+      cancel_in_flight_locked();
+      const std::int64_t grace = detail::monotonic_ms() + cancel_grace_ms;
+      while (in_flight_ > 0)
+        if (!worker_freed_.wait_until_ms(lock_, grace)) break;
+      return false;
+    }
+
+    // Shuts down the connection of every request in flight (both ways), so
+    // that a handler blocked in a receive or a send returns at once: end of
+    // input, or EPIPE. A handler blocked on anything else is not reached.
+    void cancel_requests_in_flight() noexcept {
+      detail::lock_guard hold(lock_);
+      cancel_in_flight_locked();
     }
 
     // Run by the server's destructor: every request, daemon or not, must be
-    // over before the memory it uses goes away.
+    // over before the memory it uses goes away. Those still running (daemon
+    // threads, or block_on_close = false) get destroy_grace_ms to end, then
+    // are cancelled, so the wait is bounded as graceful_close's is.
     void finish_all_requests() {
       detail::lock_guard hold(lock_);
+      const std::int64_t grace = detail::monotonic_ms() + destroy_grace_ms;
+      while (in_flight_ > 0)
+        if (!worker_freed_.wait_until_ms(lock_, grace)) break;
+      cancel_in_flight_locked();
       stopping_ = true;
       for (std::size_t i = 0; i < started_; ++i) workers_[i].wake.notify_one();
       join_workers_locked();
@@ -127,6 +177,8 @@ struct threading {
       unsigned number = 0;
       bool has_work = false;
       bool daemon = false;
+      int cancel_handle = -1;  // a duplicate of the connection, closed with the request
+      int address_slot = -1;   // in per_address_
       detail::condition wake;
       request_type request{};
       socket_address client_address;
@@ -155,7 +207,9 @@ struct threading {
     }
 
     // Workers block every signal, so that SIGINT/SIGTERM handlers run on
-    // the application's threads (the ones that call request_shutdown()).
+    // the application's threads (the ones that call request_shutdown()) —
+    // except the faults a thread raises itself: blocked, those would kill
+    // the process without running the application's crash handler.
     static int start_thread(worker& w) noexcept {
       pthread_attr_t attributes;
       pthread_attr_init(&attributes);
@@ -165,6 +219,8 @@ struct threading {
       pthread_attr_setstacksize(&attributes, stack);
       sigset_t all, previous;
       sigfillset(&all);
+      const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+      for (int fault : faults) sigdelset(&all, fault);
       pthread_sigmask(SIG_SETMASK, &all, &previous);
       int rc = pthread_create(&w.thread, &attributes, &worker_main, &w);
       pthread_sigmask(SIG_SETMASK, &previous, nullptr);
@@ -188,11 +244,16 @@ struct threading {
         lock_.unlock();
         run_request(server, w);
         lock_.lock();
+        detail::close_descriptor(w.cancel_handle);  // under the lock: a cancel never meets a reused number
+        w.cancel_handle = -1;
+        per_address_.release(w.address_slot);
         w.has_work = false;
         --in_flight_;
         if (!w.daemon) --waited_in_flight_;
+        const bool pool_was_full = idle_count_ == 0 && started_ == Workers;
         idle_[idle_count_++] = static_cast<unsigned>(w.number - 1);
         worker_freed_.notify_all();
+        if (pool_was_full) server.notify_capacity();  // the serving loop may wait for this
       }
       lock_.unlock();
     }
@@ -212,6 +273,34 @@ struct threading {
 #endif
     }
 
+    // A descriptor of the request's own for cancelling it, so that a
+    // cancel never shuts down a number the handler closed and something
+    // else reused. Datagram requests have nothing to cancel.
+    static int cancel_handle_of(const request_type& request) noexcept {
+      if constexpr (SocketType::type == SOCK_STREAM)
+        return request.fd < 0 ? -1 : ::fcntl(request.fd, F_DUPFD_CLOEXEC, 0);
+      else
+        return -1;
+    }
+
+    void cancel_in_flight_locked() noexcept {
+      for (std::size_t i = 0; i < started_; ++i)
+        if (workers_[i].has_work && workers_[i].cancel_handle >= 0) ::shutdown(workers_[i].cancel_handle, SHUT_RDWR);
+    }
+
+    static constexpr int cancel_grace_ms = 50;
+    static constexpr int destroy_grace_ms = 100;
+
+    template <class ServerType>
+    bool admit_address(ServerType& server, const socket_address& client, int& slot) noexcept {
+      detail::lock_guard hold(lock_);
+      return server.admit(per_address_, client, slot);
+    }
+    void release_address(int slot) noexcept {
+      detail::lock_guard hold(lock_);
+      per_address_.release(slot);
+    }
+
     // Caller holds lock_; releases it while joining (workers need it to exit).
     void join_workers_locked() {
       std::size_t count = started_;
@@ -223,6 +312,7 @@ struct threading {
     }
 
     detail::mutex lock_;
+    address_limiter<Workers> per_address_;  // under lock_
     detail::condition worker_freed_;
     worker workers_[Workers];
     unsigned idle_[Workers] = {};

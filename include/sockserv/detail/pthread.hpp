@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
 #include <ctime>
 #include <pthread.h>
 
@@ -35,24 +36,33 @@ class lock_guard {
   mutex& mutex_;
 };
 
+// Timed waits measure CLOCK_MONOTONIC, so a wall clock stepped back (NTP,
+// an RTC set at boot) cannot stretch a deadline.
 class condition {
  public:
-  condition() noexcept = default;
+  condition() noexcept {
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+    pthread_cond_init(&handle_, &attributes);
+    pthread_condattr_destroy(&attributes);
+  }
   condition(const condition&) = delete;
   condition& operator=(const condition&) = delete;
   ~condition() { pthread_cond_destroy(&handle_); }
   // The caller holds m.
   void wait(mutex& m) noexcept { pthread_cond_wait(&handle_, m.native()); }
-  // Waits at most until the CLOCK_REALTIME time `until` (what a default
-  // condition variable measures against); false once that time has come.
-  bool wait_until(mutex& m, const timespec& until) noexcept {
+  // Waits at most until the monotonic time deadline_ms (monotonic_ms()'s
+  // clock); false once that time has come.
+  bool wait_until_ms(mutex& m, std::int64_t deadline_ms) noexcept {
+    timespec until{static_cast<time_t>(deadline_ms / 1000), static_cast<long>(deadline_ms % 1000) * 1000000L};
     return pthread_cond_timedwait(&handle_, m.native(), &until) != ETIMEDOUT;
   }
   void notify_one() noexcept { pthread_cond_signal(&handle_); }
   void notify_all() noexcept { pthread_cond_broadcast(&handle_); }
 
  private:
-  pthread_cond_t handle_ = PTHREAD_COND_INITIALIZER;
+  pthread_cond_t handle_;
 };
 
 }  // namespace sockserv::detail

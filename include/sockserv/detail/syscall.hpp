@@ -101,19 +101,37 @@ inline std::int64_t monotonic_ms() noexcept {
   return static_cast<std::int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
 }
 
-// The CLOCK_REALTIME time `ms_from_now` milliseconds ahead, for
-// pthread_cond_timedwait().
-inline timespec realtime_after_ms(std::int64_t ms_from_now) noexcept {
-  timespec at{};
-  ::clock_gettime(CLOCK_REALTIME, &at);
-  if (ms_from_now < 0) ms_from_now = 0;
-  at.tv_sec += static_cast<time_t>(ms_from_now / 1000);
-  at.tv_nsec += static_cast<long>((ms_from_now % 1000) * 1000000);
-  if (at.tv_nsec >= 1000000000L) {
-    at.tv_sec += 1;
-    at.tv_nsec -= 1000000000L;
+// Waits until fd is ready for `events` or the monotonic time deadline_ms
+// comes; false with errno ETIMEDOUT (or poll's error) if it is not ready.
+inline bool wait_until_ready(int fd, short events, std::int64_t deadline_ms) noexcept {
+  for (;;) {
+    const std::int64_t left = deadline_ms - monotonic_ms();
+    if (left <= 0) break;
+    pollfd watched{fd, events, 0};
+    int rc = ::poll(&watched, 1, left > 2147483000 ? 2147483000 : static_cast<int>(left));
+    if (rc > 0) return true;
+    if (rc == -1 && errno != EINTR) return false;
   }
-  return at;
+  errno = ETIMEDOUT;
+  return false;
+}
+
+// send_all() that gives up (ETIMEDOUT) at the monotonic deadline_ms, even
+// if the peer keeps taking a byte at a time.
+inline std::ptrdiff_t send_all_until(int fd, const void* data, std::size_t size, std::int64_t deadline_ms) noexcept {
+  const char* next = static_cast<const char*>(data);
+  std::size_t left = size;
+  while (left > 0) {
+    if (!wait_until_ready(fd, POLLOUT, deadline_ms)) return -1;
+    ssize_t n = ::send(fd, next, left, no_sigpipe | MSG_DONTWAIT);
+    if (n == -1) {
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+      return -1;
+    }
+    next += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  return static_cast<std::ptrdiff_t>(size);
 }
 
 // Sleeps for `ms` milliseconds, resuming after signals.
@@ -123,11 +141,13 @@ inline void sleep_ms(int ms) noexcept {
   }
 }
 
-// Seconds (negative = forever) to a poll() timeout in milliseconds.
+// Seconds (negative = forever) to a poll() timeout in milliseconds. NaN
+// counts as forever, and anything beyond ~24 days is clamped: converting
+// either to int would be undefined behaviour.
 inline int to_poll_ms(double seconds) noexcept {
-  if (seconds < 0) return -1;
+  if (!(seconds >= 0)) return -1;  // negative or NaN
   double ms = seconds * 1000.0;
-  if (ms > 2147483000.0) return 2147483000;
+  if (!(ms <= 2147483000.0)) return 2147483000;  // also +infinity
   int whole = static_cast<int>(ms);
   return (static_cast<double>(whole) < ms) ? whole + 1 : whole;  // round up: never spin
 }

@@ -189,15 +189,15 @@ class loop {
     }
     struct release_guard {
       loop& owner;
-      ~release_guard() {
-        owner.stop_requested_.store(false);
-        owner.serving_.release();
-      }
+      ~release_guard() { owner.serving_.release(); }
     } guard{*this};
-    while (!stop_requested_.load()) {
+    // The request is consumed where it is seen: one made while the loop is
+    // on its way out stays for the next serve_forever() (a reload loop).
+    while (!stop_requested_.exchange(false)) {
       result turned = run_once(-1);
       if (!turned) return turned;
     }
+    doorbell_.drain();
     return {};
   }
 
@@ -211,9 +211,10 @@ class loop {
   // own thread (a callback) it only requests the stop.
   void shutdown() noexcept {
     if (stop_forward_) return stop_forward_(true);
+    const unsigned run = serving_.snapshot();  // before the request: the run it stops
     request_shutdown();
     if (serving_.held_by_caller()) return;
-    serving_.wait_until_released();
+    serving_.wait_until_released(run);
   }
   bool shutdown_requested() const noexcept { return stop_requested_.load(); }
 

@@ -1,0 +1,69 @@
+// A client trickling one byte every 0.2 s is cut off by the handler's
+// request_timeout (a deadline for the whole request, not an inactivity
+// timer), and an honest client is served, under every blocking policy.
+#include "support/client.hpp"
+#include "support/processes.hpp"
+#include "support/serving_thread.hpp"
+
+#include <sockserv.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <poll.h>
+
+using namespace test_support;
+
+namespace {
+
+// Echoes lines until end of input; the whole request may take 0.5 s.
+struct deadline_echo : sockserv::stream_request_handler<> {
+  deadline_echo() {
+    timeout = 2.0;  // per receive: a trickler never trips it
+    request_timeout = 0.5;
+  }
+  void handle() {
+    for (std::string_view line = rfile.readline(); !line.empty(); line = rfile.readline()) wfile.write(line);
+  }
+};
+
+// Sends one byte every 0.2 s until the server ends the connection (or 6 s
+// pass); returns how long the server let it go on.
+double trickle_until_cut_off(const sockserv::socket_address& server) {
+  sockserv::file_descriptor client = connect_to(server);
+  const auto start = std::chrono::steady_clock::now();
+  while (seconds_since(start) < 6.0) {
+    if (::send(client.fd(), "x", 1, MSG_NOSIGNAL) != 1) break;  // reset by the server
+    pollfd watched{client.fd(), POLLIN, 0};
+    if (::poll(&watched, 1, 200) == 1) {  // the 0.2 s pace, ended by the server's answer
+      if (read_until_eof(client.fd(), 2000).eof) break;
+    }
+  }
+  return seconds_since(start);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("request_timeout cuts off a trickling client while an honest one is served", "[slow]",
+                   sockserv::synchronous, sockserv::threading<2>, sockserv::forking<2>) {
+  using server_type = sockserv::basic_server<sockserv::inet4, sockserv::stream, deadline_echo, TestType>;
+  auto server = listening<server_type>();
+  serving_thread<server_type> serving(*server, 0.05);
+  std::atomic<double> trickled{0};
+  {
+    joining_thread trickler([&] { trickled = trickle_until_cut_off(server->server_address); });
+    sockserv::file_descriptor honest = connect_to(server->server_address);
+    send_all(honest.fd(), "honest\n");
+    ::shutdown(honest.fd(), SHUT_WR);  // done: its request ends well before the deadline
+    CHECK(read_until_eof(honest.fd()).data == "honest\n");
+  }
+  INFO("the trickler was cut off after " << trickled.load() << " s");
+  CHECK(trickled.load() >= 0.4);
+  CHECK(trickled.load() < 0.5 + 1.5);
+  // Counted (a forked child's count reaches the parent when it is reaped).
+  CHECK(eventually([&] { return server->stats().timed_out == 1; }, 3.0));
+  serving.stop();
+  CHECK(server->graceful_close(2.0));  // every child reaped: its count is in
+  CHECK(server->stats().timed_out == 1);  // the trickler's request only
+}
