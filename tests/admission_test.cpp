@@ -39,17 +39,6 @@ struct alternating_server
   void handle_error(sockserv::connection&, const sockserv::socket_address&, const char*) {}
 };
 
-// A client connecting from `source` (any 127.0.0.0/8 address is loopback).
-sockserv::file_descriptor connect_from(const char* source, const sockserv::socket_address& server) {
-  sockserv::file_descriptor client = open_client_socket(AF_INET, SOCK_STREAM);
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  REQUIRE(::inet_pton(AF_INET, source, &local.sin_addr) == 1);
-  REQUIRE(::bind(client.fd(), reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
-  REQUIRE(connect_retrying_eintr(client.fd(), server) == 0);
-  return client;
-}
-
 sockserv::file_descriptor occupy_from(const char* source, const sockserv::socket_address& server) {
   sockserv::file_descriptor client = connect_from(source, server);
   REQUIRE(read_line(client.fd()) == "ready\n");

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -173,6 +175,18 @@ inline std::string exchange_stream(const sockserv::socket_address& server, std::
   INFO("reading the reply: " << std::strerror(reply.error));
   REQUIRE(reply.eof);
   return reply.data;
+}
+
+// A client connecting from `source` (any 127.0.0.0/8 address is loopback),
+// for tests of what a server does per client address.
+inline sockserv::file_descriptor connect_from(const char* source, const sockserv::socket_address& server) {
+  sockserv::file_descriptor client = open_client_socket(AF_INET, SOCK_STREAM);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  REQUIRE(::inet_pton(AF_INET, source, &local.sin_addr) == 1);
+  REQUIRE(::bind(client.fd(), reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+  REQUIRE(connect_retrying_eintr(client.fd(), server) == 0);
+  return client;
 }
 
 // ---- datagrams ------------------------------------------------------------

@@ -193,6 +193,9 @@ class event_loop<Poller, Capacity>::stream_mixin
   // What a write that does not fit does, for connections opened from now
   // on (each connection may change its own `overflow`).
   overflow_policy overflow = overflow_policy::refuse;
+  // With the table full, a new client closes the connection that has been
+  // idle longest (counted as evicted) instead of waiting in the backlog.
+  bool evict_idlest_when_full = false;
 
   stream_mixin() noexcept : membership(&own_loop_), detail::event_connection_table(changed_list_, &own_loop_) {
     for (std::size_t i = 0; i < Capacity; ++i) free_[i] = static_cast<std::uint32_t>(Capacity - 1 - i);  // slot 0 first
@@ -207,6 +210,9 @@ class event_loop<Poller, Capacity>::stream_mixin
   stream_mixin& operator=(const stream_mixin&) = delete;
 
   std::size_t active_connections() const noexcept { return Capacity - free_count_; }
+  // Whether a new client can be taken now (server.hpp's answer_when_busy
+  // asks): a free slot, or one to evict.
+  bool has_capacity() const noexcept { return free_count_ > 0 || (evict_idlest_when_full && free_count_ < Capacity); }
 
   // ---- connections, by handle ---------------------------------------------
 
@@ -307,14 +313,28 @@ class event_loop<Poller, Capacity>::stream_mixin
   // Takes the accepted connection into the table; its handler's setup()
   // runs now, handle_message() as messages arrive.
   void process_request(request_type& request, const socket_address& client_address) {
+    auto& server = this->server();
+    if (free_count_ == 0 && evict_idlest_when_full) evict_idlest();
     if (free_count_ == 0) {  // not reached while the listener is unwatched at capacity
-      this->server().handle_error(request, client_address,
-                                  result::from_errno(ENOSPC, "event_loop: connection table full").message());
-      this->server().shutdown_request(request);
+      server.count(server_event::refused_table_full);
+      server.handle_error(request, client_address,
+                          result::from_errno(ENOSPC, "event_loop: connection table full").message());
+      server.shutdown_request(request);
+      return;
+    }
+    int admitted = address_limiter<Capacity>::untracked;
+    if (!server.admit(per_address_, client_address, admitted)) {  // counted as refused_per_address
+      server.shutdown_request(request);
       return;
     }
     const std::uint32_t slot = open_slot(request, client_address);
-    if (slot != none) start_connection(slot);
+    if (slot == none) {
+      per_address_.release(admitted);
+      return;
+    }
+    slots_[slot].admitted = admitted;
+    server.note_in_flight(active_connections());
+    start_connection(slot);
   }
 
   void service_actions() {}
@@ -407,6 +427,7 @@ class event_loop<Poller, Capacity>::stream_mixin
     io_watcher watcher;
     timer deadline;  // connect timeout, then idle timeout
     std::uint64_t serial = 0;
+    int admitted = address_limiter<Capacity>::untracked;  // its entry in the per-address count
     std::int64_t opened_ms = 0;
     std::int64_t last_activity_ms = 0;
     int fd = -1;  // -1: slot free
@@ -448,7 +469,9 @@ class event_loop<Poller, Capacity>::stream_mixin
   void update_listener() {
     auto& server = this->server();
     const int paused = server.accept_pause_left_ms();
-    this->watch_listener(server.fileno(), free_count_ > 0 && paused == 0);
+    // At capacity the listener is still watched to answer "busy"
+    // (answer_when_busy) or to evict.
+    this->watch_listener(server.fileno(), (has_capacity() || server.answer_when_busy) && paused == 0);
     if (paused > 0 && !resume_.armed()) {
       resume_.bind(this->loop(), [this] { update_listener(); });
       resume_.start(paused);
@@ -459,10 +482,10 @@ class event_loop<Poller, Capacity>::stream_mixin
   // other sources get their turn).
   void on_listener_ready() {
     auto& server = this->server();
-    for (int batch = 16; batch > 0 && free_count_ > 0; --batch) {
-      const std::size_t before = free_count_;
+    for (int batch = 16; batch > 0 && (has_capacity() || server.answer_when_busy); --batch) {
+      const std::uint64_t before = serial_counter_;
       if (!server.accept_ready_request()) break;
-      if (free_count_ < before) ++accepted_;
+      if (serial_counter_ != before) ++accepted_;
     }
     update_listener();
   }
@@ -491,6 +514,7 @@ class event_loop<Poller, Capacity>::stream_mixin
     s.interest = 1;
     s.connecting = false;
     s.got_message = false;
+    s.admitted = address_limiter<Capacity>::untracked;
     h.attach(*this, this->loop(), connection_id{slot, s.serial});
     h.overflow = overflow;
     h.begin_request(request, peer, server);
@@ -663,6 +687,7 @@ class event_loop<Poller, Capacity>::stream_mixin
     outcome = detail::call_hook(hook);
 #endif
     if (!outcome) {
+      this->server().count(server_event::failed);
       this->server().handle_error(h.request, h.client_address, outcome.message());
       h.close();
       return false;
@@ -685,6 +710,8 @@ class event_loop<Poller, Capacity>::stream_mixin
     s.watcher.stop();
     s.deadline.cancel();
     s.fd = -1;
+    per_address_.release(s.admitted);
+    s.admitted = address_limiter<Capacity>::untracked;
     h.marked_changed = false;
     if (run_finish) (void)detail::call_hook([&] { return h.finish(); });
     server.shutdown_request(h.request);
@@ -737,7 +764,21 @@ class event_loop<Poller, Capacity>::stream_mixin
     const std::int64_t left = until_deadline(slot, now);
     if (left < 0) return;
     if (left > 0) return slots_[slot].deadline.start(left);
+    this->server().count(server_event::timed_out);
     close_connection_now(slot);
+  }
+
+  // The open connection idle longest (nothing received for the longest
+  // time) makes room; its finish() runs as for any close.
+  void evict_idlest() {
+    std::uint32_t idlest = none;
+    for (std::uint32_t slot = 0; slot < Capacity; ++slot)
+      if (open(slot) && !slots_[slot].connecting &&
+          (idlest == none || slots_[slot].last_activity_ms < slots_[idlest].last_activity_ms))
+        idlest = slot;
+    if (idlest == none) return;
+    this->server().count(server_event::evicted);
+    close_connection_now(idlest);
   }
 
   // Declared first, so destroyed last: the table's watchers and timers go
@@ -747,6 +788,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   std::uint32_t free_[Capacity];
   std::size_t free_count_ = Capacity;
   std::uint32_t changed_list_[Capacity];
+  address_limiter<Capacity> per_address_;
   std::uint64_t serial_counter_ = 0;
   io_watcher server_wakeup_;  // the server's own wake-up, on its own loop
   timer resume_;              // the end of an accept pause
