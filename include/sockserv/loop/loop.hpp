@@ -299,9 +299,13 @@ class loop {
   struct dispatch_scope {
     loop& owner;
     explicit dispatch_scope(loop& l) noexcept : owner(l) { owner.dispatching_ = true; }
+    // The flag is cleared last: g++ 12 -O2 dropped the store when it came
+    // first, on the path where a callback's exception unwinds through here,
+    // so tokens released before the next turn were held back (retired) and
+    // a full table refused watchers it had room for.
     ~dispatch_scope() {
-      owner.dispatching_ = false;
       while (owner.retired_count_ > 0) owner.free_[owner.free_count_++] = owner.retired_[--owner.retired_count_];
+      owner.dispatching_ = false;
     }
   };
 
