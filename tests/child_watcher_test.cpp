@@ -231,3 +231,37 @@ TEMPLATE_TEST_CASE("the forking policy's children are not reaped by a child watc
   CHECK(server.active_children() == 0);
   CHECK_FALSE(still_reapable(forked));
 }
+
+namespace {
+// A supervisor: the exit callback starts the program again, three times.
+struct supervisor {
+  sockserv::loop& loop;
+  sockserv::child_watcher child;
+  int exits = 0;
+  int respawn_failures = 0;
+  pid_t last = -1;
+  explicit supervisor(sockserv::loop& l) : loop(l) {}
+  sockserv::result start() {
+    static const char* argv[] = {"/bin/sh", "-c", "exit 4", nullptr};
+    return child.spawn(loop, argv, [this](pid_t pid, int status) { exited(pid, status); });
+  }
+  void exited(pid_t pid, int status) {
+    ++exits;
+    if (pid == last || !WIFEXITED(status) || WEXITSTATUS(status) != 4) ++respawn_failures;
+    last = pid;
+    if (exits < 3 && !start()) ++respawn_failures;
+  }
+};
+}  // namespace
+
+TEMPLATE_TEST_CASE("an exit callback may spawn the program again (a supervisor)", "[loop][child]", epoll_loop<>,
+                   poll_loop<>, select_loop<>) {
+  TestType loop;
+  supervisor s{loop};
+  REQUIRE(s.start());
+  REQUIRE(run_until(loop, [&] { return s.exits == 3; }));
+  CHECK(s.respawn_failures == 0);
+  CHECK_FALSE(s.child.active());
+  REQUIRE(loop.run_once(20));
+  CHECK(s.exits == 3);
+}

@@ -137,7 +137,7 @@ struct modelled_timer {
 TEMPLATE_TEST_CASE("10 000 timers with random cancels and restarts fire exactly the armed set, in order",
                    "[loop][timer][model]", epoll_loop<>, poll_loop<>, select_loop<>) {
   TestType loop;
-  constexpr std::size_t count = 10000;
+  const auto count = static_cast<std::size_t>(test_support::scaled(10000));
   const std::uint32_t seed = std::random_device{}();
   INFO("seed " << seed);
   std::mt19937 random(seed);

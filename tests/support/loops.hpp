@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -67,6 +68,15 @@ class descriptor_pair {
   int read_end_ = -1;
   int write_end_ = -1;
 };
+
+// `count` scaled by SOCKSERV_TEST_SCALE (a factor, default 1; e.g. 0.1 for
+// a slow emulator), at least 1.
+inline int scaled(int count) {
+  const char* text = std::getenv("SOCKSERV_TEST_SCALE");
+  const double factor = text ? std::strtod(text, nullptr) : 1.0;
+  const double n = count * (factor > 0 ? factor : 1.0);
+  return n < 1 ? 1 : static_cast<int>(n);
+}
 
 // Runs turns of the loop until done() holds, at most timeout_ms in all;
 // false if it never did. Every turn must succeed.
