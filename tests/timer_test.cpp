@@ -375,8 +375,10 @@ TEMPLATE_TEST_CASE("a periodic timer behind schedule skips the missed periods an
   }
   REQUIRE(run_until(loop, [&] { return at.size() == 4; }));
   tick.cancel();
-  if (left > 0) CHECK(at[2] >= before + left);  // not early
-  CHECK(at[3] - at[2] >= 5);  // a period apart, less a late wake-up of at[2]: no burst
+  if (left > 0) {  // neither fired before its place in the schedule
+    CHECK(at[2] >= before + left);
+    CHECK(at[3] >= before + left + 10);
+  }
 }
 
 TEST_CASE("timer basics: unbound, remaining_ms, rebinding, destruction while armed", "[loop][timer]") {
