@@ -265,3 +265,33 @@ TEMPLATE_TEST_CASE("an exit callback may spawn the program again (a supervisor)"
   REQUIRE(loop.run_once(20));
   CHECK(s.exits == 3);
 }
+
+namespace {
+// An exit callback that spawns again with a callback of another shape, then
+// goes on using its own captures.
+struct relay {
+  int victim = 0;  // where the second callback's first capture points
+  sockserv::loop* loop = nullptr;
+  sockserv::child_watcher child;
+  int first_done = 0;
+  int second_calls = 0;
+};
+const char* const relay_argv[] = {"/bin/sh", "-c", "exit 0", nullptr};
+}  // namespace
+
+TEMPLATE_TEST_CASE("an exit callback that spawns with another callback keeps its own captures", "[loop][child]",
+                   epoll_loop<>) {
+  TestType loop;
+  relay r;
+  r.loop = &loop;
+  relay* state = &r;
+  int* done = &r.first_done;
+  REQUIRE(r.child.spawn(loop, relay_argv, [state, done](pid_t, int) {
+    int* calls = &state->second_calls;
+    if (!state->child.spawn(*state->loop, relay_argv, [calls, state](pid_t, int) { ++*calls; (void)state; })) return;
+    ++*done;  // read after on_exit_ was replaced
+  }));
+  REQUIRE(run_until(loop, [&] { return r.second_calls == 1; }));
+  CHECK(r.first_done == 1);
+  CHECK(r.victim == 0);
+}
