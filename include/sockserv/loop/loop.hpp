@@ -277,7 +277,11 @@ class loop {
   void dispatch(poll_token token, readiness r) {
     if (token >= capacity_) return;
     io_watcher* w = slots_[token];
-    if (w != nullptr) w->on_ready_(r);  // a slot stopped earlier in this batch is null
+    if (w == nullptr) return;  // a slot stopped earlier in this batch is null
+    // Called from a copy: the callback may restart its watcher with another
+    // callback, which replaces on_ready_ while it still runs.
+    const io_watcher::callback_type ready = w->on_ready_;
+    ready(r);
   }
 
   // The sized class closes its poller in its destructor; watchers still
