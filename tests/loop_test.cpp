@@ -677,3 +677,41 @@ TEMPLATE_TEST_CASE("an exception from a timer or io callback propagates out of r
   }
 }
 #endif
+
+namespace {
+// An io callback that restarts its watcher with a callback of another shape,
+// then goes on using its own captures.
+struct restarting {
+  int victim = 0;  // where the new callback's second capture points
+  sockserv::loop* loop = nullptr;
+  descriptor_pair pipe;
+  sockserv::io_watcher w;
+  int first_done = 0;
+  int second_calls = 0;
+};
+}  // namespace
+
+TEMPLATE_TEST_CASE("an io callback that restarts its watcher with another callback keeps its own captures",
+                   "[loop][io]", epoll_loop<>, poll_loop<>, select_loop<>) {
+  TestType loop;
+  restarting r;
+  r.loop = &loop;
+  restarting* state = &r;
+  int* done = &r.first_done;
+  REQUIRE(r.w.start(loop, r.pipe.read_end(), true, false, [state, done](sockserv::readiness) {
+    int* calls = &state->second_calls;
+    state->pipe.take();
+    if (!state->w.start(*state->loop, state->pipe.read_end(), true, false, [calls, state](sockserv::readiness) {
+          state->pipe.take();
+          ++*calls;
+        }))
+      return;
+    ++*done;  // read after the stored callback was replaced
+  }));
+  r.pipe.put();
+  REQUIRE(run_until(loop, [&] { return r.first_done == 1; }));
+  CHECK(r.victim == 0);
+  r.pipe.put();
+  REQUIRE(run_until(loop, [&] { return r.second_calls == 1; }));
+  CHECK(r.first_done == 1);
+}

@@ -415,3 +415,37 @@ TEST_CASE("timer basics: unbound, remaining_ms, rebinding, destruction while arm
   CHECK(other == 1);
   CHECK(fired == 1);
 }
+
+namespace {
+// A callback that binds its own timer to a callback of another shape, then
+// goes on using its own captures.
+struct rebinding {
+  int victim = 0;  // where the new callback's second capture points
+  sockserv::loop* loop = nullptr;
+  sockserv::timer t;
+  int first_done = 0;
+  int second_calls = 0;
+};
+}  // namespace
+
+TEST_CASE("a timer callback that binds its timer to another callback keeps its own captures", "[loop][timer]") {
+  sockserv::basic_loop<> loop;
+  rebinding r;
+  r.loop = &loop;
+  rebinding* state = &r;
+  int* done = &r.first_done;
+  r.t.bind(loop, [state, done] {
+    int* calls = &state->second_calls;
+    state->t.bind(*state->loop, [calls, state] {
+      ++*calls;
+      (void)state;
+    });
+    ++*done;  // read after the stored callback was replaced
+  });
+  r.t.start(0);
+  REQUIRE(run_until(loop, [&] { return r.first_done == 1; }));
+  CHECK(r.victim == 0);
+  r.t.start(0);
+  REQUIRE(run_until(loop, [&] { return r.second_calls == 1; }));
+  CHECK(r.first_done == 1);
+}
