@@ -102,9 +102,12 @@ class child_watcher {
     while (rc == -1 && errno == EINTR);
     if (rc == 0) return;  // still running
     const pid_t exited = pid_;
+    // Called from a copy: the callback may spawn() again with another
+    // callback, which replaces on_exit_ while it still runs.
+    const callback_type report = on_exit_;
     stop();
     // ECHILD: somebody else reaped it; its status is gone.
-    on_exit_(exited, rc == exited ? status : -1);
+    report(exited, rc == exited ? status : -1);
   }
 
   signal_watcher sigchld_;

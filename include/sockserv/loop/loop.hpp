@@ -290,7 +290,11 @@ class loop {
   void dispatch(poll_token token, readiness r) {
     if (token >= capacity_) return;
     io_watcher* w = slots_[token];
-    if (w != nullptr) w->on_ready_(r);  // a slot stopped earlier in this batch is null
+    if (w == nullptr) return;  // a slot stopped earlier in this batch is null
+    // Called from a copy: the callback may restart its watcher with another
+    // callback, which replaces on_ready_ while it still runs.
+    const io_watcher::callback_type ready = w->on_ready_;
+    ready(r);
   }
 
   // The sized class closes its poller in its destructor; watchers still
@@ -312,9 +316,13 @@ class loop {
   struct dispatch_scope {
     loop& owner;
     explicit dispatch_scope(loop& l) noexcept : owner(l) { owner.dispatching_ = true; }
+    // The flag is cleared last: g++ 12 -O2 dropped the store when it came
+    // first, on the path where a callback's exception unwinds through here,
+    // so tokens released before the next turn were held back (retired) and
+    // a full table refused watchers it had room for.
     ~dispatch_scope() {
-      owner.dispatching_ = false;
       while (owner.retired_count_ > 0) owner.free_[owner.free_count_++] = owner.retired_[--owner.retired_count_];
+      owner.dispatching_ = false;
     }
   };
 

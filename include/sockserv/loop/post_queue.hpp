@@ -161,7 +161,12 @@ class post_queue {
       loop_->defer();
     }
     guard.done = true;
-    if (delivered > 0 && waiters_.load() > 0) {
+    // A read-modify-write, not a load: a plain load may be ordered before
+    // the dequeue's release store (the store-buffer pattern), so this
+    // thread could see no waiter while a producer, already counted, saw the
+    // queue still full, and that producer would wait with room free. The
+    // RMW either sees its count or makes the freed slot visible to it.
+    if (delivered > 0 && waiters_.fetch_add(0) > 0) {
       detail::lock_guard hold(lock_);
       room_.notify_all();
     }

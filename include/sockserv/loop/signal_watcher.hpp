@@ -160,7 +160,10 @@ class signal_watcher {
       if (r.owner[signo] != &owner || !r.arrived[signo].exchange(false)) continue;
       for (signal_watcher* w = owner.signal_watchers_; w != nullptr;) {
         signal_watcher* next = w->next_;
-        if (w->signo_ == signo) w->on_signal_(signo);
+        if (w->signo_ == signo) {
+          const callback_type notify = w->on_signal_;  // a copy: it may restart its watcher
+          notify(signo);
+        }
         w = next;
       }
     }

@@ -122,7 +122,9 @@ class timer_queue {
         insert(due, next);
       }
       ++ran;
-      due.on_expiry_();
+      // From a copy: the callback may bind its timer to another callback.
+      const timer::callback_type expire = due.on_expiry_;
+      expire();
     }
     return ran;
   }

@@ -26,10 +26,15 @@ class poll_poller {
   void close() noexcept { count_ = 0; }
 
   result add(int fd, poll_token token, bool read, bool write) noexcept {
-    if (token >= Capacity || count_ == Capacity) return result::from_errno(ENOSPC, "poll: too many descriptors");
-    index_of_token_[token] = count_;
-    entries_[count_] = pollfd{fd, events(read, write), 0};
-    tokens_[count_++] = token;
+    // A full table may still hold entries removed since the last wait():
+    // one of those is reused (revents cleared, so a wait() reporting right
+    // now skips it).
+    const std::size_t index = count_ < Capacity ? count_ : removed_entry();
+    if (token >= Capacity || index == none) return result::from_errno(ENOSPC, "poll: too many descriptors");
+    if (index == count_) ++count_;
+    index_of_token_[token] = index;
+    entries_[index] = pollfd{fd, events(read, write), 0};
+    tokens_[index] = token;
     return {};
   }
 
@@ -71,6 +76,13 @@ class poll_poller {
   static constexpr std::size_t none = static_cast<std::size_t>(-1);
   static short events(bool read, bool write) noexcept {
     return static_cast<short>((read ? POLLIN : 0) | (write ? POLLOUT : 0));
+  }
+
+  std::size_t removed_entry() const noexcept {
+    if (removed_)
+      for (std::size_t i = 0; i < count_; ++i)
+        if (entries_[i].fd < 0) return i;
+    return none;
   }
 
   void compact() noexcept {
