@@ -13,7 +13,8 @@
 // another — unlike uv_async_send(), which merges wake-ups and leaves the
 // queue to the caller. The loop's wake-up descriptor is rung only when it
 // is not rung already, so a burst of posts costs one write() and one read().
-// At most Capacity entries are delivered per turn, so a flood of posts
+// At most Capacity entries are delivered each time its turn hook runs (the
+// hooks run before and after the wait: twice a turn), so a flood of posts
 // cannot starve the loop's descriptors.
 #pragma once
 
