@@ -161,17 +161,17 @@ class credentials_core {
 
   // ---- server chain and key ---------------------------------------------
   // The chain PEM holds the server's certificate first, then intermediates.
-  result load_chain_file(const char* path) noexcept { return load_chain([&](auto& v) { return detail::read_pem_file(path, v); }); }
-  result load_chain(std::string_view pem) noexcept { return load_chain([&](auto& v) { return detail::read_pem_text(pem, v); }); }
+  result load_chain_file(const char* path) noexcept { return load_chain_with([&](auto& v) { return detail::read_pem_file(path, v); }); }
+  result load_chain(std::string_view pem) noexcept { return load_chain_with([&](auto& v) { return detail::read_pem_text(pem, v); }); }
   // PKCS#8 "PRIVATE KEY", "RSA PRIVATE KEY" or "EC PRIVATE KEY" (P-256, P-384, P-521).
-  result load_key_file(const char* path) noexcept { return load_key([&](auto& v) { return detail::read_pem_file(path, v); }); }
-  result load_key(std::string_view pem) noexcept { return load_key([&](auto& v) { return detail::read_pem_text(pem, v); }); }
+  result load_key_file(const char* path) noexcept { return load_key_with([&](auto& v) { return detail::read_pem_file(path, v); }); }
+  result load_key(std::string_view pem) noexcept { return load_key_with([&](auto& v) { return detail::read_pem_text(pem, v); }); }
 
   // ---- client certificates (mutual TLS) ---------------------------------
   // Each CERTIFICATE in the PEM becomes a trust anchor: a client must then
   // present a chain that ends at one of them, or the handshake fails.
-  result load_client_ca_file(const char* path) noexcept { return load_anchors([&](auto& v) { return detail::read_pem_file(path, v); }); }
-  result load_client_ca(std::string_view pem) noexcept { return load_anchors([&](auto& v) { return detail::read_pem_text(pem, v); }); }
+  result load_client_ca_file(const char* path) noexcept { return load_anchors_with([&](auto& v) { return detail::read_pem_file(path, v); }); }
+  result load_client_ca(std::string_view pem) noexcept { return load_anchors_with([&](auto& v) { return detail::read_pem_text(pem, v); }); }
 
   bool has_server_identity() const noexcept { return certificate_count_ > 0 && key_type_ != 0; }
   const br_x509_certificate* chain() const noexcept { return certificates_; }
@@ -223,7 +223,7 @@ class credentials_core {
   };
 
   template <class Read>
-  result load_chain(Read read) noexcept {
+  result load_chain_with(Read read) noexcept {
     certificate_count_ = 0;
     chain_visitor visitor{*this, {chain_bytes_, chain_capacity_, 0, false}};
     result outcome = read(visitor);
@@ -264,7 +264,7 @@ class credentials_core {
   };
 
   template <class Read>
-  result load_key(Read read) noexcept {
+  result load_key_with(Read read) noexcept {
     key_type_ = 0;
     key_visitor visitor;
     result outcome = read(visitor);
@@ -333,7 +333,7 @@ class credentials_core {
   };
 
   template <class Read>
-  result load_anchors(Read read) noexcept {
+  result load_anchors_with(Read read) noexcept {
     anchor_count_ = 0;
     anchor_visitor visitor{*this, {anchor_bytes_, anchor_capacity_, 0, false}, {}, 0, false};
     result outcome = read(visitor);

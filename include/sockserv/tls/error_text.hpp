@@ -46,7 +46,7 @@ inline const char* describe_code(int code) noexcept {
     case BR_ERR_BAD_PARAM: return "bad parameter given to the TLS engine";
     case BR_ERR_BAD_STATE: return "TLS engine used in the wrong state";
     case BR_ERR_UNSUPPORTED_VERSION:
-      return "the client offers no TLS version from 1.0 to 1.2 (TLS 1.3-only, or SSL 2/3, or not TLS at all)";
+      return "no TLS version from 1.0 to 1.2 offered (a TLS 1.3-only or SSL client, or plaintext on a TLS port?)";
     case BR_ERR_BAD_VERSION: return "record with the wrong protocol version";
     case BR_ERR_BAD_LENGTH: return "record with an impossible length (not TLS: plaintext on a TLS port?)";
     case BR_ERR_TOO_LARGE:

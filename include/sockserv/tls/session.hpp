@@ -214,6 +214,9 @@ class session_core {
       br_x509_minimal_init_full(&x509_, id.anchors(), id.anchor_count());
       br_x509_minimal_set_name_elements(&x509_, names_, name_count);
       br_ssl_engine_set_x509(&server->eng, &x509_.vtable);
+      // The client's CertificateVerify: the server profiles only sign.
+      br_ssl_engine_set_default_rsavrfy(&server->eng);
+      br_ssl_engine_set_default_ecdsa(&server->eng);
       br_ssl_server_set_trust_anchor_names_alt(server, id.anchors(), id.anchor_count());
     }
     if (const br_ssl_session_cache_class** cache = context.session_cache()) br_ssl_server_set_cache(server, cache);
