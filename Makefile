@@ -49,6 +49,20 @@ CATCH2_INCLUDE := $(BUILD)/include-catch2
 HEADERS  := $(shell find include -name '*.hpp')
 EXAMPLES := $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(wildcard examples/*.cpp))
 
+# TLS (include/sockserv/tls.hpp, BearSSL): only the programs that include it
+# link -lbearssl. Built natively when Debian's libbearssl-dev is there; cross
+# toolchains skip it (TLS=no) unless they set TLS=yes themselves.
+TLS_EXAMPLES := $(BUILD)/examples/tls_echo
+ifdef TOOLCHAIN
+TLS ?= no
+else
+TLS ?= $(if $(wildcard /usr/include/bearssl.h),yes,no)
+endif
+ifneq ($(TLS),yes)
+EXAMPLES := $(filter-out $(TLS_EXAMPLES),$(EXAMPLES))
+endif
+$(TLS_EXAMPLES): EXAMPLE_LIBS = -lbearssl
+
 # Every tests/*_test.cpp joins one Catch2 binary, except the allocation test,
 # which replaces malloc and operator new and so gets a binary of its own, and
 # the soak test, which takes minutes (make soak).
@@ -56,6 +70,11 @@ TEST_SOURCES  := $(filter-out tests/allocation_test.cpp tests/soak_test.cpp,$(wi
 TEST_OBJECTS  := $(patsubst tests/%.cpp,$(BUILD)/tests/%.o,$(TEST_SOURCES))
 TEST_SUPPORT  := $(wildcard tests/support/*.hpp)
 TEST_BINARIES := $(BUILD)/tests/sockserv_tests $(if $(wildcard tests/allocation_test.cpp),$(BUILD)/tests/allocation_tests)
+# The TLS tests (tests/tls/*_test.cpp) are a binary of their own: it links -lbearssl.
+TLS_TEST_OBJECTS := $(patsubst tests/tls/%.cpp,$(BUILD)/tests/tls/%.o,$(wildcard tests/tls/*_test.cpp))
+ifeq ($(TLS),yes)
+TEST_BINARIES += $(BUILD)/tests/tls_tests
+endif
 ifeq ($(TOOLCHAIN_TESTS),no)
 # This toolchain builds the examples only (see its file): make tests builds
 # nothing, and make test says so rather than passing on zero tests.
@@ -71,7 +90,7 @@ examples: $(EXAMPLES)
 tests: $(TEST_BINARIES)
 
 $(BUILD)/examples/%: examples/%.cpp $(HEADERS) $(wildcard examples/common/*.hpp) | $(BUILD)/examples
-	$(CXX) $(ALL_CXXFLAGS) $(TOOLCHAIN_STARTFILES) $< -o $@ $(ALL_LDFLAGS)
+	$(CXX) $(ALL_CXXFLAGS) $(TOOLCHAIN_STARTFILES) $< -o $@ $(ALL_LDFLAGS) $(EXAMPLE_LIBS)
 
 $(BUILD)/tests/catch_main.o: tests/catch_main.cpp | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
 	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -c $< -o $@
@@ -92,12 +111,19 @@ $(BUILD)/tests/sockserv_tests: $(BUILD)/tests/catch_main.o $(TEST_OBJECTS)
 $(BUILD)/tests/allocation_tests: $(BUILD)/tests/catch_main.o $(BUILD)/tests/allocation_test.o
 	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(ALL_LDFLAGS)
 
+$(BUILD)/tests/tls/%.o: tests/tls/%.cpp $(HEADERS) $(TEST_SUPPORT) $(wildcard tests/tls/*.hpp) | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
+	@mkdir -p $(@D)
+	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -Itests -c $< -o $@
+
+$(BUILD)/tests/tls_tests: $(BUILD)/tests/catch_main.o $(TLS_TEST_OBJECTS)
+	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(ALL_LDFLAGS) -lbearssl
+
 $(BUILD)/examples $(BUILD)/tests:
 	mkdir -p $@
 
 # Process-level tests of the example programs (signals, systemd, inetd):
 # native builds only, since they exec build/examples/echo_server.
-CLI_TESTS := $(if $(TOOLCHAIN),,tests/echo_server_cli_test.py)
+CLI_TESTS := $(if $(TOOLCHAIN),,tests/echo_server_cli_test.py $(if $(filter yes,$(TLS)),tests/tls_echo_cli_test.py))
 
 test: $(TEST_BINARIES) $(EXAMPLES)
 	$(TEST_REFUSAL)BUILD=$(BUILD) RUN="$(RUN)" TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run_all.sh $(TEST_BINARIES) $(CLI_TESTS)
@@ -224,7 +250,8 @@ fuzz: fuzz-build
 
 build/fuzz/%: fuzz/%.cpp fuzz/%.hpp fuzz/common.hpp $(HEADERS)
 	@mkdir -p build/fuzz
-	$(FUZZ_CXX) $(FUZZ_FLAGS) $< -o $@
+	$(FUZZ_CXX) $(FUZZ_FLAGS) $< -o $@ $(FUZZ_LIBS)
+build/fuzz/tls_record: FUZZ_LIBS = -lbearssl
 
 clean:
 	rm -rf build

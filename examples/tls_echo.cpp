@@ -30,7 +30,13 @@ struct tls_echo_handler : sockserv::stream_request_handler<> {
     if (session != nullptr && tls::context().requires_client_certificates())
       std::fprintf(stderr, "client %s subject %s%s\n", client_address.to_string().c_str(), session->peer_subject(),
                    session->resumed() ? " (resumed)" : "");
-    for (std::string_view line = rfile.readline(); !line.empty(); line = rfile.readline())
+    std::string_view line = rfile.readline();
+    if (line.substr(0, 4) == "GET ") {
+      wfile.write("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n");
+      wfile.write(line);
+      return;
+    }
+    for (; !line.empty(); line = rfile.readline())
       if (wfile.write(line) == -1) return;
     if (rfile.error() != 0 && session != nullptr && session->failed()) {
       char reason[128];

@@ -18,7 +18,7 @@ inline const char* describe_alert(int alert) noexcept {
     case BR_ALERT_UNEXPECTED_MESSAGE: return "unexpected_message";
     case BR_ALERT_BAD_RECORD_MAC: return "bad_record_mac";
     case BR_ALERT_RECORD_OVERFLOW: return "record_overflow";
-    case BR_ALERT_HANDSHAKE_FAILURE: return "handshake_failure (no cipher suite or curve in common)";
+    case BR_ALERT_HANDSHAKE_FAILURE: return "handshake_failure (no cipher suite or curve in common; a TLS 1.3-only client?)";
     case BR_ALERT_BAD_CERTIFICATE: return "bad_certificate";
     case BR_ALERT_UNSUPPORTED_CERTIFICATE: return "unsupported_certificate";
     case BR_ALERT_CERTIFICATE_REVOKED: return "certificate_revoked";
