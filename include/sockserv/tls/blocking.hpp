@@ -90,41 +90,47 @@ class blocking_transport : public byte_transport {
     return step_outcome::engine_done;  // closed, or nothing to move
   }
 
+  // With a deadline the descriptor is tried first (MSG_DONTWAIT) and
+  // poll()ed only when it would block: a send almost always has room, and
+  // the client's next flight is often there already.
   step_outcome pump_output(std::int64_t deadline) noexcept {
-    if (!wait_for(POLLOUT, deadline)) return errno == ETIMEDOUT ? step_outcome::timed_out : step_outcome::io_error;
     std::size_t size = 0;
     const unsigned char* data = session_->pending_output(size);
     if (data == nullptr) return step_outcome::moved;
-    ssize_t n = sockserv::detail::retry_on_eintr(
-        [&] { return ::send(fd_, data, size, (deadline >= 0 ? MSG_DONTWAIT : 0) | sockserv::detail::no_sigpipe); });
-    if (n > 0) {
-      session_->consume_output(static_cast<std::size_t>(n));
-      return step_outcome::moved;
+    for (;;) {
+      ssize_t n = sockserv::detail::retry_on_eintr(
+          [&] { return ::send(fd_, data, size, (deadline >= 0 ? MSG_DONTWAIT : 0) | sockserv::detail::no_sigpipe); });
+      if (n > 0) {
+        session_->consume_output(static_cast<std::size_t>(n));
+        return step_outcome::moved;
+      }
+      if (deadline < 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return step_outcome::io_error;
+      if (!wait_for(POLLOUT, deadline)) return errno == ETIMEDOUT ? step_outcome::timed_out : step_outcome::io_error;
     }
-    return deadline >= 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? step_outcome::moved : step_outcome::io_error;
   }
 
   step_outcome pump_input(std::int64_t deadline) noexcept {
-    if (!wait_for(POLLIN, deadline)) return errno == ETIMEDOUT ? step_outcome::timed_out : step_outcome::io_error;
     std::size_t room = 0;
     unsigned char* into = br_ssl_engine_recvrec_buf(&session_->engine(), &room);
     if (into == nullptr) return step_outcome::engine_done;
-    ssize_t n = sockserv::detail::retry_on_eintr(
-        [&] { return ::recv(fd_, into, room, deadline >= 0 ? MSG_DONTWAIT : 0); });
-    if (n > 0) {
-      br_ssl_engine_recvrec_ack(&session_->engine(), static_cast<std::size_t>(n));
-      return step_outcome::moved;
+    for (;;) {
+      ssize_t n = sockserv::detail::retry_on_eintr(
+          [&] { return ::recv(fd_, into, room, deadline >= 0 ? MSG_DONTWAIT : 0); });
+      if (n > 0) {
+        br_ssl_engine_recvrec_ack(&session_->engine(), static_cast<std::size_t>(n));
+        return step_outcome::moved;
+      }
+      if (n == 0) {
+        session_->end_of_input();
+        return step_outcome::engine_done;
+      }
+      if (deadline < 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return step_outcome::io_error;
+      if (!wait_for(POLLIN, deadline)) return errno == ETIMEDOUT ? step_outcome::timed_out : step_outcome::io_error;
     }
-    if (n == 0) {
-      session_->end_of_input();
-      return step_outcome::engine_done;
-    }
-    return deadline >= 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? step_outcome::moved : step_outcome::io_error;
   }
 
-  // With a deadline, poll() first; false with errno ETIMEDOUT when it passed.
+  // poll() until the deadline; false with errno ETIMEDOUT when it passed.
   bool wait_for(short events, std::int64_t deadline) const noexcept {
-    if (deadline < 0) return true;
     const std::int64_t left = deadline - sockserv::detail::monotonic_ms();
     if (left <= 0) {
       errno = ETIMEDOUT;
