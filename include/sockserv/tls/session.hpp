@@ -83,13 +83,7 @@ class session_core {
 
   // ---- ciphertext, from memory (tests, fuzzing, a foreign transport) --------
   std::size_t feed(const void* data, std::size_t size) noexcept {
-    std::size_t room = 0;
-    unsigned char* into = br_ssl_engine_recvrec_buf(&engine_.server.eng, &room);
-    if (into == nullptr || size == 0) return 0;
-    std::size_t n = size < room ? size : room;
-    std::memcpy(into, data, n);
-    br_ssl_engine_recvrec_ack(&engine_.server.eng, n);
-    return n;
+    return inject(&br_ssl_engine_recvrec_buf, &br_ssl_engine_recvrec_ack, data, size);
   }
   // Records waiting to be sent; consume_output(n) after n of them went out.
   const unsigned char* pending_output(std::size_t& size) noexcept {
@@ -145,13 +139,7 @@ class session_core {
   // As much plaintext as the engine takes now (0: the record buffer is full,
   // send first; or the handshake is not done). flush() seals it into a record.
   std::size_t write(const void* data, std::size_t size) noexcept {
-    std::size_t room = 0;
-    unsigned char* into = br_ssl_engine_sendapp_buf(&engine_.server.eng, &room);
-    if (into == nullptr || size == 0) return 0;
-    std::size_t n = size < room ? size : room;
-    std::memcpy(into, data, n);
-    br_ssl_engine_sendapp_ack(&engine_.server.eng, n);
-    return n;
+    return inject(&br_ssl_engine_sendapp_buf, &br_ssl_engine_sendapp_ack, data, size);
   }
   void flush() noexcept { br_ssl_engine_flush(&engine_.server.eng, 0); }
   // Queues close_notify; send_to() until nothing is pending, then shut the
@@ -184,6 +172,20 @@ class session_core {
 
  private:
   unsigned state() const noexcept { return br_ssl_engine_current_state(&engine_.server.eng); }
+
+  // Copies into one of the engine's inject buffers (records in, plaintext
+  // in) as much as it offers now, and acknowledges it.
+  using buffer_call = unsigned char* (*)(const br_ssl_engine_context*, std::size_t*);
+  using ack_call = void (*)(br_ssl_engine_context*, std::size_t);
+  std::size_t inject(buffer_call buffer, ack_call ack, const void* data, std::size_t size) noexcept {
+    std::size_t room = 0;
+    unsigned char* into = buffer(&engine_.server.eng, &room);
+    if (into == nullptr || size == 0) return 0;
+    std::size_t n = size < room ? size : room;
+    std::memcpy(into, data, n);
+    ack(&engine_.server.eng, n);
+    return n;
+  }
 
   result failure(const char* what) const noexcept {
     char reason[120];
