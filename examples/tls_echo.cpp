@@ -81,6 +81,14 @@ int serve(const char* host, std::uint16_t port) {
   return 0;
 }
 
+int serve_with(const char* policy, const char* host, std::uint16_t port) {
+  if (std::strcmp(policy, "threading") == 0) return serve<sockserv::threading<>>(host, port);
+  if (std::strcmp(policy, "sync") == 0) return serve<sockserv::synchronous>(host, port);
+  if (std::strcmp(policy, "forking") == 0) return serve<sockserv::forking<>>(host, port);
+  if (std::strcmp(policy, "event") == 0) return usage("--policy event: not available yet (TLS in the event loop is pending)");
+  return usage("--policy is threading, sync or forking");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -117,9 +125,14 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &on_stop, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  if (std::strcmp(policy, "threading") == 0) return serve<sockserv::threading<>>(host, port);
-  if (std::strcmp(policy, "sync") == 0) return serve<sockserv::synchronous>(host, port);
-  if (std::strcmp(policy, "forking") == 0) return serve<sockserv::forking<>>(host, port);
-  if (std::strcmp(policy, "event") == 0) return usage("--policy event: not available yet (TLS in the event loop is pending)");
-  return usage("--policy is threading, sync or forking");
+#if SOCKSERV_EXCEPTIONS
+  try {
+    return serve_with(policy, host, port);
+  } catch (const sockserv::socket_error& failure) {  // from the server constructor
+    std::fprintf(stderr, "tls_echo: %s\n", failure.what());
+    return 1;
+  }
+#else
+  return serve_with(policy, host, port);
+#endif
 }

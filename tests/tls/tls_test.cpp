@@ -278,6 +278,19 @@ TEST_CASE("tls: handshakes beyond the cap are refused, then served once a slot f
   still_serves(server);
 }
 
+TEST_CASE("tls: a server with no certificate and key does not start", "[tls]") {
+  struct unloaded_config : sockserv::tls::default_config {};
+  using tls = sockserv::tls_stream<unloaded_config>;
+  std::string message;
+  try {
+    sockserv::basic_server<sockserv::inet4, tls, echo_handler> server({"127.0.0.1", 0});
+  } catch (const sockserv::socket_error& failure) {
+    message = failure.what();
+  }
+  INFO(message);
+  CHECK(contains(message, "Required key not available"));
+}
+
 TEST_CASE("tls: credentials from PEM, and clear errors for bad ones", "[tls]") {
   certificates& certs = certificates::get();
   REQUIRE(certs.ok());

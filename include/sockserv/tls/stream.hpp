@@ -22,6 +22,8 @@
 #include "context.hpp"
 #include "session.hpp"
 
+#include <cerrno>
+
 namespace sockserv {
 
 template <class Config = tls::default_config>
@@ -45,7 +47,15 @@ struct tls_stream {
   // How long close_notify may take to go out at the end of a request.
   static constexpr int close_notify_timeout_ms = 1000;
 
-  static int activate(int fd, int backlog) noexcept { return stream::activate(fd, backlog); }
+  // A server without a certificate and key would fail every handshake:
+  // it fails to start instead ("listen ...: Required key not available").
+  static int activate(int fd, int backlog) noexcept {
+    if (!context_.credentials().has_server_identity()) {
+      errno = ENOKEY;
+      return -1;
+    }
+    return stream::activate(fd, backlog);
+  }
 
   static result get_request(int listener, receive_buffer& storage, connection& request,
                             socket_address& client) noexcept {
