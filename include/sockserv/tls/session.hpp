@@ -8,6 +8,21 @@
 // write() + flush(). wants() says what the descriptor should be watched
 // for. Nothing here blocks or allocates. TLS 1.0 to 1.2 only (BearSSL 0.6
 // has no TLS 1.3).
+//
+// Driving one connection from a readiness loop:
+//   accepted   start(context) (and context.try_begin_handshake() for the
+//              cap; end_handshake() once handshake_done() or failed());
+//              arm a handshake_timeout_ms timer; watch for reading
+//   readable   receive_from(fd) until -1/EAGAIN (0: the peer ended TCP;
+//              truncated() tells an unclean end), then read() until 0 and
+//              hand the plaintext to the handler
+//   handler    write() takes what fits now (queue the rest, retry after
+//   writes     sending), then flush()
+//   after any  while (wants() & want_write) send_to(fd); on EAGAIN watch
+//   of these   for writing; failed() -> describe_failure() -> handle_error
+//   closing    close(), send_to() until nothing is pending, shutdown(SHUT_WR)
+// In half-duplex mode (Config::full_duplex false) plaintext read() must be
+// drained before write() can take more: deliver input first.
 #pragma once
 
 #include "../detail/syscall.hpp"
