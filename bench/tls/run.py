@@ -73,19 +73,30 @@ def load(mode, port, clients, seconds, d):
 CELLS = [("handshake", 4), ("resume", 4), ("echo", 16)]
 
 
+def cpu_seconds(pid):
+    """User + system time of a process (and its threads) so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(rounds, seconds, d):
     results = {k: {c: [] for c, _ in CELLS} for k in ("sockserv", "c", "openssl")}
+    cpu = {k: {c: [] for c, _ in CELLS} for k in ("sockserv", "c", "openssl")}
     kinds = ["sockserv", "c", "openssl"]
     for r in range(rounds):
         for kind in kinds[r % 3:] + kinds[:r % 3]:
             p, port = start(kind, d)
             try:
                 for cell, clients in CELLS:
-                    results[kind][cell].append(load(cell, port, clients, seconds, d))
+                    before = cpu_seconds(p.pid)
+                    rate = load(cell, port, clients, seconds, d)
+                    results[kind][cell].append(rate)
+                    cpu[kind][cell].append((cpu_seconds(p.pid) - before) / max(rate * seconds, 1) * 1e6)
             finally:
                 p.terminate()
                 p.wait(10)
-    return results
+    return results, cpu
 
 
 def counter(path):
@@ -151,7 +162,7 @@ def main():
     build()
     d = tempfile.mkdtemp(prefix="sockserv-tls-bench-")
     certificates(d)
-    res = measure(a.rounds, a.seconds, d)
+    res, cpu = measure(a.rounds, a.seconds, d)
     allocs = allocations(d, a.seconds)
     sizes = dict(line.split() for line in sh(os.path.join(BUILD, "footprint")).splitlines())
     musl = musl_size()
@@ -164,14 +175,15 @@ def main():
              "the load generator runs on the same cores, so absolute rates are low and only same-run ratios "
              "mean anything.", "",
              "## Throughput (median of rounds; range in brackets)", "",
-             "| cell | clients | sockserv threading | C BearSSL (floor) | sockserv / C | openssl s_server (1 at a time) |",
-             "|---|---|---|---|---|---|"]
+             "| cell | clients | sockserv threading | C BearSSL (floor) | sockserv / C | server CPU per operation, sockserv vs C | openssl s_server (1 at a time) |",
+             "|---|---|---|---|---|---|---|"]
     for cell, clients in CELLS:
         s, c, o = res["sockserv"][cell], res["c"][cell], res["openssl"][cell]
         ratios = [x / y for x, y in zip(s, c) if y > 0]
         verdict = "met" if med(ratios) >= 0.95 else "**missed**"
         lines.append(f"| {cell} | {clients} | {med(s):.0f}/s | {med(c):.0f}/s | {med(ratios):.3f}× "
-                     f"({min(ratios):.2f}–{max(ratios):.2f}) ≥ 0.95: {verdict} | {med(o):.0f}/s |")
+                     f"({min(ratios):.2f}–{max(ratios):.2f}) ≥ 0.95: {verdict} | "
+                     f"{med(cpu['sockserv'][cell]):.0f} vs {med(cpu['c'][cell]):.0f} µs | {med(o):.0f}/s |")
     lines += ["", "## Allocations in the steady state (tls_echo, bench/alloc_count.so preloaded)", "",
               "| cell | allocations | operations | per operation |", "|---|---|---|---|"]
     for cell, (count, ops) in allocs.items():
