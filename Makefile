@@ -86,6 +86,20 @@ EMBED_PACKAGE_embed_glib  := glib-2.0
 EMBED_EXAMPLES ?= $(if $(TOOLCHAIN),,$(foreach e,embed_libuv embed_glib,$(shell pkg-config --exists $(EMBED_PACKAGE_$(e)) 2>/dev/null && echo $(e))))
 EXAMPLES += $(EMBED_EXAMPLES:%=$(BUILD)/examples/%)
 
+# TLS (include/sockserv/tls.hpp, BearSSL): only the programs that include it
+# link -lbearssl. Built natively when Debian's libbearssl-dev is there; cross
+# toolchains skip it (TLS=no) unless they set TLS=yes themselves.
+TLS_EXAMPLES := $(BUILD)/examples/tls_echo
+ifdef TOOLCHAIN
+TLS ?= no
+else
+TLS ?= $(if $(wildcard /usr/include/bearssl.h),yes,no)
+endif
+ifneq ($(TLS),yes)
+EXAMPLES := $(filter-out $(TLS_EXAMPLES),$(EXAMPLES))
+endif
+$(TLS_EXAMPLES): EXAMPLE_LIBS = -lbearssl
+
 # Every tests/*_test.cpp joins one Catch2 binary, except the allocation test,
 # which replaces malloc and operator new and so gets a binary of its own, and
 # the soak test, which takes minutes (make soak).
@@ -99,6 +113,11 @@ TEST_BINARIES := $(BUILD)/tests/sockserv_tests $(if $(wildcard tests/allocation_
 HOST_LOOP_LIBS := libuv glib-2.0
 ifndef TOOLCHAIN
 TEST_BINARIES += $(BUILD)/tests/embedding_tests
+endif
+# The TLS tests (tests/tls/*_test.cpp) are a binary of their own: it links -lbearssl.
+TLS_TEST_OBJECTS := $(patsubst tests/tls/%.cpp,$(BUILD)/tests/tls/%.o,$(wildcard tests/tls/*_test.cpp))
+ifeq ($(TLS),yes)
+TEST_BINARIES += $(BUILD)/tests/tls_tests
 endif
 ifeq ($(TOOLCHAIN_TESTS),no)
 # This toolchain builds the examples only (see its file): make tests builds
@@ -115,7 +134,7 @@ examples: $(EXAMPLES)
 tests: $(TEST_BINARIES)
 
 $(BUILD)/examples/%: examples/%.cpp $(HEADERS) $(wildcard examples/common/*.hpp) $(FLAGS_STAMP) | $(BUILD)/examples
-	$(CXX) $(ALL_CXXFLAGS) $(TOOLCHAIN_STARTFILES) $< -o $@ $(ALL_LDFLAGS)
+	$(CXX) $(ALL_CXXFLAGS) $(TOOLCHAIN_STARTFILES) $< -o $@ $(ALL_LDFLAGS) $(EXAMPLE_LIBS)
 
 $(EMBED_EXAMPLES:%=$(BUILD)/examples/%): $(BUILD)/examples/%: examples/%.cpp $(HEADERS) $(wildcard examples/common/*.hpp) | $(BUILD)/examples
 	$(CXX) $(ALL_CXXFLAGS) $(call pkg_cflags,$(EMBED_PACKAGE_$*)) $< -o $@ $(ALL_LDFLAGS) $(call pkg_libs,$(EMBED_PACKAGE_$*))
@@ -145,6 +164,13 @@ $(BUILD)/tests/embedding_test.o: tests/embedding_test.cpp $(HEADERS) $(TEST_SUPP
 $(BUILD)/tests/embedding_tests: $(BUILD)/tests/catch_main.o $(BUILD)/tests/embedding_test.o
 	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(ALL_LDFLAGS) $(call pkg_libs,$(HOST_LOOP_LIBS))
 
+$(BUILD)/tests/tls/%.o: tests/tls/%.cpp $(HEADERS) $(TEST_SUPPORT) $(wildcard tests/tls/*.hpp) | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
+	@mkdir -p $(@D)
+	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -Itests -c $< -o $@
+
+$(BUILD)/tests/tls_tests: $(BUILD)/tests/catch_main.o $(TLS_TEST_OBJECTS)
+	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(ALL_LDFLAGS) -lbearssl
+
 $(BUILD)/examples $(BUILD)/tests $(BUILD)/checks:
 	mkdir -p $@
 
@@ -152,7 +178,8 @@ $(BUILD)/examples $(BUILD)/tests $(BUILD)/checks:
 # systemd, inetd, chat_server, routerd): native builds only, since they exec
 # build/examples/*.
 # tests/compile_fail: what must not compile (with the message it must give).
-CLI_TESTS := $(if $(TOOLCHAIN),,$(wildcard tests/*_cli_test.py) tests/compile_fail/run.sh)
+# tests/tls_echo_cli_test.py needs the TLS build (TLS=yes).
+CLI_TESTS := $(if $(TOOLCHAIN),,$(filter-out $(if $(filter yes,$(TLS)),,tests/tls_echo_cli_test.py),$(wildcard tests/*_cli_test.py)) tests/compile_fail/run.sh)
 
 # Checks make test runs while the suite compiles (native builds only): the
 # release checks (tests/check_release.sh: the SPDX line in every header, one
@@ -312,7 +339,8 @@ fuzz: fuzz-build
 
 build/fuzz/%: fuzz/%.cpp fuzz/%.hpp fuzz/common.hpp $(HEADERS)
 	@mkdir -p build/fuzz
-	$(FUZZ_CXX) $(FUZZ_FLAGS) $< -o $@
+	$(FUZZ_CXX) $(FUZZ_FLAGS) $< -o $@ $(FUZZ_LIBS)
+build/fuzz/tls_record: FUZZ_LIBS = -lbearssl
 
 clean:
 	rm -rf build

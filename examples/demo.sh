@@ -208,6 +208,51 @@ for example in chat_server routerd; do
   [ "$status" -eq 0 ] || fail "$example: the conversation went wrong (status $status)"
 done
 
+# ---- TLS: tls_echo with a throwaway CA, talked to by openssl s_client ------
+# Built only when libbearssl-dev is installed; needs the openssl command.
+echo
+echo "=== tls_echo + openssl s_client"
+if [ ! -x "$bin/tls_echo" ] || ! command -v openssl >/dev/null 2>&1; then
+  echo "-- tls_echo or openssl not available: skipped"
+else
+  tls=$work/tls
+  mkdir -p "$tls"
+  {
+    openssl ecparam -name prime256v1 -genkey -noout -out "$tls/ca.key" &&
+      openssl req -x509 -new -key "$tls/ca.key" -subj "/CN=demo CA" -days 1 -out "$tls/ca.pem" &&
+      openssl ecparam -name prime256v1 -genkey -noout -out "$tls/server.key" &&
+      openssl req -new -key "$tls/server.key" -subj "/CN=localhost" -out "$tls/server.csr" &&
+      openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+        -days 1 -out "$tls/server.pem"
+  } >"$tls/openssl.out" 2>&1 || fail "openssl could not make the demo certificates"
+  : >"$work/tls_echo.out"
+  "$bin/tls_echo" --listen 127.0.0.1:0 --cert "$tls/server.pem" --key "$tls/server.key" >"$work/tls_echo.out" 2>&1 &
+  server_pid=$!
+  ticks=0
+  until grep -q '^listening on ' "$work/tls_echo.out" || [ "$ticks" -gt $((limit * 20)) ]; do
+    ticks=$((ticks + 1))
+    sleep 0.05
+  done
+  port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$work/tls_echo.out")
+  echo "-- tls_echo listening on 127.0.0.1:$port"
+  echo "-- \$ echo 'hello over TLS' | openssl s_client -connect 127.0.0.1:$port -CAfile ca.pem -quiet"
+  # -quiet keeps the connection open after stdin ends: the server's reply is
+  # the one line wanted, then the client is stopped.
+  (echo "hello over TLS"; sleep 2) | openssl s_client -connect "127.0.0.1:$port" -CAfile "$tls/ca.pem" \
+    -verify_return_error -quiet >"$work/s_client.out" 2>/dev/null &
+  client_pid=$!
+  ticks=0
+  until grep -q 'hello over TLS' "$work/s_client.out" || [ "$ticks" -gt $((limit * 20)) ]; do
+    ticks=$((ticks + 1))
+    sleep 0.05
+  done
+  kill "$client_pid" 2>/dev/null
+  wait "$client_pid" 2>/dev/null
+  show "s_client printed:" "$work/s_client.out"
+  grep -qx 'hello over TLS' "$work/s_client.out" || fail "tls_echo did not echo over TLS"
+  stop_server tls_echo
+fi
+
 echo
 if [ "$failures" -ne 0 ]; then
   echo "demo: $failures check(s) FAILED"

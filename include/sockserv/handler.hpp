@@ -76,8 +76,8 @@ class stream_request_handler : public base_request_handler<connection> {
 
   void begin_request(const connection& r, const socket_address& from, server_base& owner) noexcept {
     base_request_handler::begin_request(r, from, owner);
-    rfile.attach(r.fd);
-    wfile.attach(r.fd);
+    rfile.attach(r.fd, r.transport);
+    wfile.attach(r.fd, r.transport);
   }
 
   void setup() noexcept {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "detail/syscall.hpp"
+#include "transport.hpp"
 
 #include <cerrno>
 #include <cstddef>
@@ -100,8 +101,9 @@ class reader_core {
   reader_core(char* storage, std::size_t capacity) noexcept
       : storage_(storage), data_(storage), capacity_(capacity) {}
 
-  void attach_socket(int fd) noexcept {
+  void attach_socket(int fd, byte_transport* transport) noexcept {
     fd_ = fd;
+    transport_ = transport;
     begin_ = end_ = 0;
     eof_ = false;
     error_ = 0;
@@ -138,11 +140,15 @@ class reader_core {
     if (ended() || storage_ == nullptr) return false;
     if (begin_ == end_) begin_ = end_ = 0;
     if (end_ == capacity_) compact();
-    if (deadline_ms_ != 0 && !detail::wait_until_ready(fd_, POLLIN, deadline_ms_)) {
+    // A transport (TLS) has its own buffers: request_timeout's wait on the
+    // socket applies to plain connections only.
+    if (transport_ == nullptr && deadline_ms_ != 0 && !detail::wait_until_ready(fd_, POLLIN, deadline_ms_)) {
       error_ = errno;
       return false;
     }
-    ssize_t n = detail::retry_on_eintr([&] { return ::recv(fd_, storage_ + end_, capacity_ - end_, 0); });
+    std::ptrdiff_t n = transport_ != nullptr
+                           ? transport_->receive(*transport_, storage_ + end_, capacity_ - end_)
+                           : detail::retry_on_eintr([&] { return ::recv(fd_, storage_ + end_, capacity_ - end_, 0); });
     if (n > 0) {
       end_ += static_cast<std::size_t>(n);
       return true;
@@ -159,6 +165,7 @@ class reader_core {
   std::size_t capacity_;
   std::size_t begin_ = 0, end_ = 0;
   int fd_ = -1;
+  byte_transport* transport_ = nullptr;
   bool eof_ = false;
   int error_ = 0;
   std::int64_t deadline_ms_ = 0;
@@ -172,7 +179,7 @@ class buffered_reader : public reader_core {
   buffered_reader() noexcept : reader_core(storage_, Capacity) {}
   buffered_reader(const buffered_reader&) = delete;
   buffered_reader& operator=(const buffered_reader&) = delete;
-  void attach(int fd) noexcept { attach_socket(fd); }
+  void attach(int fd, byte_transport* transport = nullptr) noexcept { attach_socket(fd, transport); }
 
  private:
   char storage_[Capacity];
@@ -217,8 +224,9 @@ class writer_core {
 
  protected:
   writer_core(char* buffer, std::size_t capacity) noexcept : buffer_(buffer), capacity_(capacity) {}
-  void attach_socket(int fd) noexcept {
+  void attach_socket(int fd, byte_transport* transport) noexcept {
     fd_ = fd;
+    transport_ = transport;
     used_ = 0;
     error_ = 0;
     deadline_ms_ = 0;
@@ -226,8 +234,9 @@ class writer_core {
 
  private:
   std::ptrdiff_t send_now(const void* data, std::size_t size) noexcept {
-    std::ptrdiff_t n = deadline_ms_ == 0 ? detail::send_all(fd_, data, size)
-                                         : detail::send_all_until(fd_, data, size, deadline_ms_);
+    std::ptrdiff_t n = transport_ != nullptr ? transport_->send_all(*transport_, data, size)
+                       : deadline_ms_ == 0 ? detail::send_all(fd_, data, size)
+                                           : detail::send_all_until(fd_, data, size, deadline_ms_);
     if (n == -1) error_ = errno;
     return n;
   }
@@ -236,6 +245,7 @@ class writer_core {
   std::size_t capacity_;
   std::size_t used_ = 0;
   int fd_ = -1;
+  byte_transport* transport_ = nullptr;
   int error_ = 0;
   std::int64_t deadline_ms_ = 0;
 };
@@ -246,7 +256,7 @@ class stream_writer : public writer_core {
   stream_writer() noexcept : writer_core(storage_, Capacity) {}
   stream_writer(const stream_writer&) = delete;
   stream_writer& operator=(const stream_writer&) = delete;
-  void attach(int fd) noexcept { attach_socket(fd); }
+  void attach(int fd, byte_transport* transport = nullptr) noexcept { attach_socket(fd, transport); }
 
  private:
   char storage_[Capacity];
@@ -258,7 +268,7 @@ class stream_writer<0> : public writer_core {
   stream_writer() noexcept : writer_core(nullptr, 0) {}
   stream_writer(const stream_writer&) = delete;
   stream_writer& operator=(const stream_writer&) = delete;
-  void attach(int fd) noexcept { attach_socket(fd); }
+  void attach(int fd, byte_transport* transport = nullptr) noexcept { attach_socket(fd, transport); }
 };
 
 // wfile of a datagram handler: collects the reply that finish() sends. A

@@ -67,6 +67,17 @@ template <class Mixin>
 constexpr int capacity_recheck_ms(long) {
   return -1;
 }
+// A socket type may prepare a request on the thread (or process) that
+// serves it, before the handler exists: tls_stream runs the TLS handshake
+// there. Plain sockets have nothing to do.
+template <class SocketType, class Request>
+auto start_request(Request& request, int) -> decltype(SocketType::start_request(request)) {
+  return SocketType::start_request(request);
+}
+template <class SocketType, class Request>
+result start_request(Request&, long) {
+  return {};
+}
 }  // namespace detail
 
 template <class AddressFamily, class SocketType, class Handler, class Concurrency = synchronous,
@@ -273,7 +284,10 @@ class basic_server : public server_base,
 
   // Builds the handler and runs setup, handle and finish. finish runs even
   // when handle fails, not when setup fails. Returns the first failure.
+  // A socket type's start_request (the TLS handshake) comes first.
   result finish_request(request_type& request, const socket_address& client_address) {
+    result started = detail::start_request<SocketType>(request, 0);
+    if (!started) return started;
     Handler handler;
     handler.begin_request(request, client_address, *this);
     result outcome = detail::call_hook([&] { return handler.setup(); });

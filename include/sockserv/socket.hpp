@@ -10,6 +10,7 @@
 #include "detail/syscall.hpp"
 #include "detail/text.hpp"
 #include "error.hpp"
+#include "transport.hpp"
 
 #include <cstddef>
 #include <cstring>
@@ -61,17 +62,21 @@ class file_descriptor {
 };
 
 // The request of a stream server: the accepted connection. The server owns
-// it (shutdown_request closes it); a handler only borrows it.
+// it (shutdown_request closes it); a handler only borrows it. A socket type
+// that is not plain (TLS) sets transport, through which its bytes move.
 struct connection {
   int fd = -1;
+  byte_transport* transport = nullptr;
 
   int fileno() const noexcept { return fd; }
   // One recv(): at most size bytes, 0 at end of stream, -1 with errno set.
   std::ptrdiff_t recv(void* buffer, std::size_t size) const noexcept {
+    if (transport != nullptr) return transport->receive(*transport, buffer, size);
     return detail::retry_on_eintr([&] { return ::recv(fd, buffer, size, 0); });
   }
   // Everything or -1 (errno set); partial sends and signals are retried.
   std::ptrdiff_t sendall(const void* data, std::size_t size) const noexcept {
+    if (transport != nullptr) return transport->send_all(*transport, data, size);
     return detail::send_all(fd, data, size);
   }
   std::ptrdiff_t sendall(std::string_view data) const noexcept {

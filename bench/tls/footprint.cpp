@@ -1,0 +1,37 @@
+// bench/tls/footprint.cpp — sizeof of sockserv's TLS pieces: what one
+// connection costs, what a server shares, and whole servers under each
+// blocking policy. Printed as "name bytes" lines for bench/tls/run.py.
+#include <sockserv/tls.hpp>
+
+#include <cstdio>
+
+namespace {
+struct echo : sockserv::stream_request_handler<> {};
+struct mono : sockserv::tls::default_config {
+  static constexpr std::size_t io_buffer_size = BR_SSL_BUFSIZE_MONO;
+  static constexpr bool full_duplex = false;
+};
+// max_fragment_length 1024 (only clients that ask for it can connect).
+struct small : sockserv::tls::default_config {
+  static constexpr std::size_t io_buffer_size = 1024 + 325;
+  static constexpr bool full_duplex = false;
+};
+template <class Tls, class Policy>
+using server = sockserv::basic_server<sockserv::inet4, Tls, echo, Policy>;
+}  // namespace
+
+int main() {
+  std::printf("session_bidi %zu\n", sizeof(sockserv::tls::session<>));
+  std::printf("session_mono %zu\n", sizeof(sockserv::tls::session<mono>));
+  std::printf("session_mfl1024 %zu\n", sizeof(sockserv::tls::session<small>));
+  std::printf("engine_only %zu\n", sizeof(br_ssl_server_context));
+  std::printf("x509_minimal %zu\n", sizeof(br_x509_minimal_context));
+  std::printf("per_connection_bidi %zu\n", sizeof(sockserv::tls_stream<>::receive_buffer));
+  std::printf("per_connection_mono %zu\n", sizeof(sockserv::tls_stream<mono>::receive_buffer));
+  std::printf("shared_context %zu\n", sizeof(sockserv::tls::server_context<>));
+  std::printf("server_sync %zu\n", sizeof(server<sockserv::tls_stream<>, sockserv::synchronous>));
+  std::printf("server_threading16 %zu\n", sizeof(server<sockserv::tls_stream<>, sockserv::threading<16>>));
+  std::printf("plain_server_threading16 %zu\n", sizeof(server<sockserv::stream, sockserv::threading<16>>));
+  std::printf("connection %zu\n", sizeof(sockserv::connection));
+  return 0;
+}
