@@ -199,9 +199,9 @@ struct line_end_reporter : sockserv::stream_request_handler<> {
   }
   void handle() {
     sockserv::text_line first = rfile.readline(4);
-    std::string report = std::string(first) + ":" + name(first.end) + " ";  // the view lasts until the next read
+    std::string report = std::string(first) + ":" + name(first.ending) + " ";  // the view lasts until the next read
     sockserv::text_line second = rfile.readline();
-    wfile.write(report + std::string(second) + ":" + name(second.end) + "\n");
+    wfile.write(report + std::string(second) + ":" + name(second.ending) + "\n");
   }
 };
 }  // namespace

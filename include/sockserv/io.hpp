@@ -29,11 +29,13 @@ enum class line_end { newline, limit, end_of_input, timed_out, failed };
 // readline()'s result: the bytes (a string_view, usable as one) and how the
 // line ended, so that the three ways a line can lack its '\n' are told
 // apart from the result alone.
+// (The member is `ending`, not `end`: that would hide string_view's end()
+// and break `for (char c : rfile.readline())`.)
 struct text_line : std::string_view {
-  line_end end = line_end::newline;
+  line_end ending = line_end::newline;
   text_line() noexcept = default;
-  text_line(std::string_view text, line_end how) noexcept : std::string_view(text), end(how) {}
-  bool complete() const noexcept { return end == line_end::newline; }
+  text_line(std::string_view text, line_end how) noexcept : std::string_view(text), ending(how) {}
+  bool complete() const noexcept { return ending == line_end::newline; }
 };
 
 // Reads from a connection (or from one packet) through a buffer it does not
@@ -45,7 +47,7 @@ class reader_core {
   // One line including its '\n'. Stops after `limit` bytes (and never takes
   // more than the buffer holds): a longer line comes back in pieces that do
   // not end with '\n'. At end of input: the last bytes, then an empty view.
-  // The result tells how the line ended (text_line::end).
+  // The result tells how the line ended (text_line::ending).
   text_line readline(std::size_t limit = npos) noexcept {
     if (limit > capacity_) limit = capacity_;
     std::size_t scanned = 0;
