@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/admission.hpp — who gets in, and what happened to everyone:
 // the server's counters (stats()) and a per-client-address connection cap.
 //

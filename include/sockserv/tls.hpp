@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/tls.hpp — TLS 1.2 over BearSSL for stream servers (link with
 // -lbearssl). Not part of sockserv.hpp: only programs that include this
 // header need the library.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/transport.hpp — how a connection's bytes move when they do not go
 // straight through recv()/send() on its descriptor (TLS: tls/stream.hpp).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/tls/blocking.hpp — a TLS session driven with blocking I/O on its
 // descriptor, for the handler policies that block (synchronous, threading,
 // forking). It is the connection's byte_transport: rfile, wfile and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/tls/context.hpp — what every TLS session of a server shares: the
 // credentials, the session cache, ALPN names, and the handshake limits.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/tls/credentials.hpp — the server's certificate chain and private
 // key, and the trust anchors for client certificates, decoded from PEM into
 // storage of a size fixed at compile time.

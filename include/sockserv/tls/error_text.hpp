@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/tls/error_text.hpp — BearSSL's error codes as sentences.
 //
 // An engine that fails reports one number (br_ssl_engine_last_error): an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/tls/session.hpp — one TLS connection as a sans-I/O object: the
 // BearSSL server engine and its record buffer, fed and drained by whoever
 // owns the descriptor (the blocking transport in blocking.hpp, or an event

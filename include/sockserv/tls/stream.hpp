@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // sockserv/tls/stream.hpp — tls_stream<Config>: the stream socket type whose
 // requests are TLS sessions, for basic_server under synchronous, threading
 // and forking:
