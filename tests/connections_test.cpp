@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <sys/socket.h>
 #include <vector>
@@ -252,60 +253,66 @@ std::vector<std::size_t> flood(int sender, const std::vector<int>& readers, std:
 }
 }  // namespace
 
-TEST_CASE("connections: overflow policies decide what a client that stops reading costs", "[connections][overflow]") {
-  const std::size_t lines = 6000;  // 600 KB: far past the slow client's 4 KB buffer and its socket's
-  SECTION("close: the slow consumer is disconnected, the others get everything") {
-    auto server = test_support::listening<relay_server>();
-    server->overflow = sockserv::overflow_policy::close;
-    test_support::serving_thread<relay_server> serving(*server);
-    sockserv::file_descriptor sender = test_support::connect_to(server->server_address);
-    sockserv::file_descriptor slow = slow_client(server->server_address);
-    sockserv::file_descriptor fast = test_support::connect_to(server->server_address);
+namespace {
+// A relay server under one overflow policy with a sender, a client that
+// stops reading and one that reads everything; flooded with `lines`
+// 100-byte lines, after which the fast reader must have all of them.
+struct flooded_relay {
+  static constexpr std::size_t lines = 6000;  // 600 KB: far past the slow client's 4 KB buffer and its socket's
+  std::unique_ptr<relay_server> server = test_support::listening<relay_server>();
+  std::unique_ptr<test_support::serving_thread<relay_server>> serving;
+  sockserv::file_descriptor sender, slow, fast;
+
+  explicit flooded_relay(sockserv::overflow_policy policy) {
+    server->overflow = policy;
+    serving = std::make_unique<test_support::serving_thread<relay_server>>(*server);
+    sender = test_support::connect_to(server->server_address);
+    slow = slow_client(server->server_address);
+    fast = test_support::connect_to(server->server_address);
     std::vector<std::size_t> got = flood(sender.fd(), {fast.fd()}, lines);
     CHECK(got[0] == lines * 100);
+  }
+  // Stopped before the counters are read: they belong to the serving thread.
+  sockserv::write_counters stop() {
+    serving->stop();
+    return server->writes;
+  }
+};
+}  // namespace
+
+TEST_CASE("connections: overflow policies decide what a client that stops reading costs", "[connections][overflow]") {
+  const std::size_t all = flooded_relay::lines * 100;
+  SECTION("close: the slow consumer is disconnected, the others get everything") {
+    flooded_relay relay(sockserv::overflow_policy::close);
     // The slow client finds its connection closed once it reads.
-    test_support::read_outcome rest = test_support::read_until_eof(slow.fd(), 5000);
+    test_support::read_outcome rest = test_support::read_until_eof(relay.slow.fd(), 5000);
     CHECK((rest.eof || rest.error == ECONNRESET));
-    CHECK(rest.data.size() < lines * 100);
-    serving.stop();
-    CHECK(server->writes.closed_slow == 1);
+    CHECK(rest.data.size() < all);
+    CHECK(relay.stop().closed_slow == 1);
   }
   SECTION("drop: the slow consumer misses messages (counted), the others get everything") {
-    auto server = test_support::listening<relay_server>();
-    server->overflow = sockserv::overflow_policy::drop;
-    test_support::serving_thread<relay_server> serving(*server);
-    sockserv::file_descriptor sender = test_support::connect_to(server->server_address);
-    sockserv::file_descriptor slow = slow_client(server->server_address);
-    sockserv::file_descriptor fast = test_support::connect_to(server->server_address);
-    std::vector<std::size_t> got = flood(sender.fd(), {fast.fd()}, lines);
-    CHECK(got[0] == lines * 100);
+    flooded_relay relay(sockserv::overflow_policy::drop);
     // Still connected, with whole lines only: what it reads now ends in '\n'.
     std::string pending;
     char buffer[65536];
-    while (test_support::wait_readable(slow.fd(), 200)) {
-      ssize_t n = ::recv(slow.fd(), buffer, sizeof buffer, MSG_DONTWAIT);
+    while (test_support::wait_readable(relay.slow.fd(), 200)) {
+      ssize_t n = ::recv(relay.slow.fd(), buffer, sizeof buffer, MSG_DONTWAIT);
       if (n <= 0) break;
       pending.append(buffer, static_cast<std::size_t>(n));
     }
     REQUIRE(!pending.empty());
     CHECK(pending.size() % 100 == 0);
-    serving.stop();
-    CHECK(server->writes.dropped > 0);
-    CHECK(server->writes.closed_slow == 0);
-    CHECK(pending.size() + server->writes.dropped * 100 == lines * 100);
+    const sockserv::write_counters writes = relay.stop();
+    CHECK(writes.dropped > 0);
+    CHECK(writes.closed_slow == 0);
+    CHECK(pending.size() + writes.dropped * 100 == all);
   }
   SECTION("refuse: writes that do not fit are refused and counted, the connection stays") {
-    auto server = test_support::listening<relay_server>();
-    test_support::serving_thread<relay_server> serving(*server);
-    sockserv::file_descriptor sender = test_support::connect_to(server->server_address);
-    sockserv::file_descriptor slow = slow_client(server->server_address);
-    sockserv::file_descriptor fast = test_support::connect_to(server->server_address);
-    std::vector<std::size_t> got = flood(sender.fd(), {fast.fd()}, lines);
-    CHECK(got[0] == lines * 100);
-    serving.stop();
-    CHECK(server->writes.refused > 0);
-    CHECK(server->writes.dropped == 0);
-    CHECK(server->active_connections() == 3);
+    flooded_relay relay(sockserv::overflow_policy::refuse);
+    const sockserv::write_counters writes = relay.stop();
+    CHECK(writes.refused > 0);
+    CHECK(writes.dropped == 0);
+    CHECK(relay.server->active_connections() == 3);
   }
 }
 

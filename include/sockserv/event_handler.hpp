@@ -166,7 +166,6 @@ class event_connection {
     loop_ = &owner;
     id_ = id;
   }
-  bool marked_changed = false;  // in the table's list of connections to flush this turn
 
   std::string_view buffered_input() const noexcept { return {input_ + input_begin_, input_buffered()}; }
   void consume_input(std::size_t count) noexcept { input_begin_ += count; }
@@ -215,17 +214,22 @@ class event_connection_table {
   write_counters writes;
 
   void note_changed(event_connection& connection) noexcept {
-    if (connection.marked_changed || connection.id().slot == advancing_) return;
-    connection.marked_changed = true;
-    changed_[changed_count_++] = connection.id().slot;
+    const std::uint32_t slot = connection.id().slot;
+    // Listed per slot, not per connection: a slot freed and reused within
+    // the turn stays listed once, so the list never outgrows the table.
+    if (listed_[slot] || slot == advancing_) return;
+    listed_[slot] = true;
+    changed_[changed_count_++] = slot;
     if (loop_ != nullptr) loop_->defer();
   }
 
  protected:
-  event_connection_table(std::uint32_t* changed, sockserv::loop* owner) noexcept : changed_(changed), loop_(owner) {}
+  event_connection_table(std::uint32_t* changed, bool* listed, sockserv::loop* owner) noexcept
+      : changed_(changed), listed_(listed), loop_(owner) {}
 
   static constexpr std::uint32_t none = static_cast<std::uint32_t>(-1);
   std::uint32_t* changed_;
+  bool* listed_;
   std::size_t changed_count_ = 0;
   std::uint32_t advancing_ = none;  // the slot being advanced now flushes itself
   sockserv::loop* loop_;

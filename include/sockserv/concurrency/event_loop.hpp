@@ -77,9 +77,12 @@ struct event_loop {
   static_assert(Capacity > 0, "the connection table needs at least one slot");
   static constexpr double default_timeout = -1;
 
-  // A lone server's own loop: its connections, its listener, its wake-up,
-  // and the loop's wake-up and signal pipe.
-  using private_loop_type = basic_loop<Poller, Capacity + 4>;
+  // A lone server's own loop: its connections; the connections accepted
+  // and closed within one batch of readiness (their tokens are reused only
+  // after it: up to 16 accepts a batch); its listener and wake-up; the
+  // loop's wake-up and signal pipe; and a few descriptors of your own
+  // (io_watchers on server.loop()). More sources: a shared basic_loop.
+  using private_loop_type = basic_loop<Poller, Capacity + 32>;
 
   template <class Server, class SocketType, class Handler>
   class stream_mixin;
@@ -122,6 +125,7 @@ class loop_membership {
     (void)listener_.modify(true, false);
   }
   void stop_listener() noexcept { listener_.stop(); }
+  bool listening() const noexcept { return listener_.active(); }
 
   void switch_loop(sockserv::loop* to) noexcept {
     listener_.stop();
@@ -156,6 +160,10 @@ class event_loop<Poller, Capacity>::datagram_mixin
     this->switch_loop(&shared);
     server.serve_through(&shared);
     this->watch_listener(server.fileno(), true);
+    if (!this->listening()) {
+      leave_loop(shared);
+      return result::from_errno(ENOSPC, "loop.add: the loop's descriptor table has no room for the socket");
+    }
     return {};
   }
   void leave_loop(sockserv::loop&) {
@@ -197,7 +205,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   // idle longest (counted as evicted) instead of waiting in the backlog.
   bool evict_idlest_when_full = false;
 
-  stream_mixin() noexcept : membership(&own_loop_), detail::event_connection_table(changed_list_, &own_loop_) {
+  stream_mixin() noexcept : membership(&own_loop_), detail::event_connection_table(changed_list_, listed_, &own_loop_) {
     for (std::size_t i = 0; i < Capacity; ++i) free_[i] = static_cast<std::uint32_t>(Capacity - 1 - i);  // slot 0 first
     own_loop_.forward_stop([this](bool wait) {
       if (wait)
@@ -342,17 +350,36 @@ class event_loop<Poller, Capacity>::stream_mixin
 
   // server_close(): the listener is closed; every connection sends what it
   // has queued (as far as the socket takes it now) and is closed.
+  //
+  // Called from a callback of the loop serving it, it cannot free handlers
+  // that may be running below it on the stack: the connections are closed
+  // once their queued output is sent, at the end of this turn.
   void wait_for_requests_in_flight() {
+    if (this->loop().in_turn()) {
+      for_each_connection([](Handler& h) { h.close(); });
+      this->stop_listener();
+      return;
+    }
+    release_all();
+  }
+  // The destructor: every connection ends now (a server is not destroyed
+  // from one of its own callbacks).
+  void finish_all_requests() { release_all(); }
+
+ private:
+  void release_all() {
     for (std::uint32_t slot = 0; slot < Capacity; ++slot)
       if (open(slot)) {
         if (!slots_[slot].connecting) handler(slot).send_pending(slots_[slot].fd);
         release(slot, !slots_[slot].connecting);
       }
     changed_count_ = 0;
+    for (bool& listed : listed_) listed = false;
     this->stop_listener();
     server_wakeup_.stop();
   }
-  void finish_all_requests() { wait_for_requests_in_flight(); }
+
+ public:
 
   // graceful_close(): the listener is closed; open connections are served
   // until they end or the deadline comes (then server_close ends them).
@@ -361,7 +388,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   // answer is whether none was left.
   bool drain_requests(std::int64_t deadline_ms) {
     this->stop_listener();
-    if (turning_ > 0) {
+    if (turning_ > 0 || this->loop().in_turn()) {
       for_each_connection([](Handler& h) { h.close(); });
       return active_connections() == 0;
     }
@@ -395,9 +422,12 @@ class event_loop<Poller, Capacity>::stream_mixin
     update_listener();
     woken_ = false;
     accepted_ = 0;
+    const std::int64_t started = detail::monotonic_ms();
     if (!turn(timeout_ms)) return wait_outcome::failed;
     if (woken_ && watch_wakeup) return wait_outcome::woken;
     if (accepted_ > 0) return wait_outcome::request;
+    // Nothing new by the end of the wait: handle_request()'s timeout.
+    if (timeout_ms >= 0 && detail::monotonic_ms() - started >= timeout_ms) return wait_outcome::timed_out;
     return wait_outcome::served;
   }
 
@@ -410,6 +440,10 @@ class event_loop<Poller, Capacity>::stream_mixin
     rebind(&shared);
     this->server().serve_through(&shared);
     update_listener();
+    if (this->server().fileno() >= 0 && !this->listening()) {
+      leave_loop(shared);
+      return result::from_errno(ENOSPC, "loop.add: the loop's descriptor table has no room for the listener");
+    }
     return {};
   }
   // Back to its own loop; its connections are closed.
@@ -659,10 +693,8 @@ class event_loop<Poller, Capacity>::stream_mixin
   void flush_changed() {
     for (std::size_t budget = 4 * Capacity; changed_count_ > 0 && budget > 0; --budget) {
       const std::uint32_t slot = changed_[--changed_count_];
-      if (!open(slot)) continue;
-      Handler& h = handler(slot);
-      h.marked_changed = false;
-      if (!slots_[slot].connecting) advance(slot);
+      listed_[slot] = false;
+      if (open(slot) && !slots_[slot].connecting) advance(slot);
     }
     if (changed_count_ > 0) this->loop().defer();  // a ping-pong of writes: go on next turn
   }
@@ -712,12 +744,32 @@ class event_loop<Poller, Capacity>::stream_mixin
     s.fd = -1;
     per_address_.release(s.admitted);
     s.admitted = address_limiter<Capacity>::untracked;
-    h.marked_changed = false;
-    if (run_finish) (void)detail::call_hook([&] { return h.finish(); });
-    server.shutdown_request(h.request);
-    h.~Handler();
-    free_[free_count_++] = slot;
-    if (server.fileno() >= 0) update_listener();
+    struct free_slot {  // runs even if finish() throws something not a std::exception
+      stream_mixin& table;
+      std::uint32_t slot;
+      ~free_slot() {
+        Handler& gone = table.handler(slot);
+        table.server().shutdown_request(gone.request);
+        gone.~Handler();
+        table.free_[table.free_count_++] = slot;
+        if (table.server().fileno() >= 0) table.update_listener();
+      }
+    } freeing{*this, slot};
+    if (!run_finish) return;
+    result finished;
+#if SOCKSERV_EXCEPTIONS
+    try {
+      finished = detail::call_hook([&] { return h.finish(); });
+    } catch (const std::exception& failure) {
+      finished = result::failure(failure.what());
+    }
+#else
+    finished = detail::call_hook([&] { return h.finish(); });
+#endif
+    if (!finished) {  // reported like any hook's failure; the slot is freed all the same
+      server.count(server_event::failed);
+      server.handle_error(h.request, h.client_address, finished.message());
+    }
   }
 
   // ---- deadlines: connect timeout; idle, first-message and lifetime ------
@@ -788,6 +840,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   std::uint32_t free_[Capacity];
   std::size_t free_count_ = Capacity;
   std::uint32_t changed_list_[Capacity];
+  bool listed_[Capacity] = {};
   address_limiter<Capacity> per_address_;
   std::uint64_t serial_counter_ = 0;
   io_watcher server_wakeup_;  // the server's own wake-up, on its own loop

@@ -47,6 +47,10 @@ class child_watcher {
                const char* const envp[] = nullptr) noexcept {
     stop();
     if (argv == nullptr || argv[0] == nullptr) return result::from_errno(EINVAL, "child_watcher: empty argv");
+    // SIGCHLD is watched before the child exists: if it cannot be (another
+    // loop watches it), nothing is started that nobody would reap.
+    result watching = sigchld_.start(owner, SIGCHLD, [this](int) { look(); });
+    if (!watching) return watching;
     posix_spawnattr_t attributes;
     posix_spawnattr_init(&attributes);
     sigset_t none, defaults;
@@ -62,11 +66,13 @@ class child_watcher {
                             envp ? const_cast<char* const*>(envp) : environ);
     posix_spawnattr_destroy(&attributes);
     if (rc != 0) {
+      sigchld_.stop();
       char message[result::message_capacity];
       detail::text_builder(message, sizeof message).add("spawn ").add(argv[0], 120);
       return result::from_errno(rc, message);
     }
-    return watch(owner, pid, on_exit);
+    follow(owner, pid, on_exit);
+    return {};
   }
 
   // Watches a child the caller forked itself.
@@ -75,10 +81,7 @@ class child_watcher {
     if (pid <= 0) return result::from_errno(EINVAL, "child_watcher: no such pid");
     result watching = sigchld_.start(owner, SIGCHLD, [this](int) { look(); });
     if (!watching) return watching;
-    pid_ = pid;
-    on_exit_ = on_exit;
-    first_look_.bind(owner, [this] { look(); });
-    first_look_.start(0);
+    follow(owner, pid, on_exit);
     return {};
   }
 
@@ -94,6 +97,14 @@ class child_watcher {
   pid_t pid() const noexcept { return pid_; }
 
  private:
+  // SIGCHLD is watched already; look once on the next turn too.
+  void follow(loop& owner, pid_t pid, callback_type on_exit) noexcept {
+    pid_ = pid;
+    on_exit_ = on_exit;
+    first_look_.bind(owner, [this] { look(); });
+    first_look_.start(0);
+  }
+
   void look() {
     if (pid_ <= 0) return;
     int status = 0;

@@ -161,6 +161,11 @@ class loop {
   result run_once(int timeout_ms = -1) {
     result opened = open();
     if (!opened) return opened;
+    ++turn_depth_;
+    struct depth_guard {
+      int& depth;
+      ~depth_guard() { --depth; }
+    } depth{turn_depth_};
     run_turn_hooks();  // what was written outside a callback goes out before the wait
     const int wait_ms = work_pending_ ? 0 : timers_.wait_limit_ms(timeout_ms);
     work_pending_ = false;
@@ -217,6 +222,9 @@ class loop {
     serving_.wait_until_released(run);
   }
   bool shutdown_requested() const noexcept { return stop_requested_.load(); }
+  // True while run_once() runs (so in every callback): what would wait for
+  // the loop must not, from inside it.
+  bool in_turn() const noexcept { return turn_depth_ > 0; }
 
   // For a server's own loop: stopping the loop is stopping the server
   // (to(false): request, to(true): stop and wait), so that a watcher on
@@ -261,7 +269,7 @@ class loop {
                   "source of the loop");
     return server.join_loop(*this);
   }
-  // Takes the server (and its connections) back to its own loop.
+  // Takes the server back to its own loop (its connections are closed).
   template <class Server>
   void remove(Server& server) {
     server.leave_loop(*this);
@@ -342,7 +350,8 @@ class loop {
   void run_turn_hooks() {
     for (turn_hook* hook = hooks_; hook != nullptr;) {
       turn_hook* next = hook->next_;  // a hook may stop itself
-      hook->run_();
+      const callback<void()> run = hook->run_;  // a copy: the hook may be restarted from within
+      run();
       hook = next;
     }
   }
@@ -356,6 +365,7 @@ class loop {
   const char* poller_name_;
   bool opened_ = false;
   bool dispatching_ = false;
+  int turn_depth_ = 0;
   bool work_pending_ = false;
   timer_queue timers_;
   turn_hook* hooks_ = nullptr;

@@ -72,7 +72,7 @@ class post_queue {
 
   // Any thread. False when the queue is full (nothing is queued then).
   bool try_post(const T& value) noexcept {
-    if (!enqueue(value)) return false;
+    if (stopped_.load() || !enqueue(value)) return false;  // stopped, or not started yet
     // The doorbell is rung by whoever finds it quiet. Reading it first
     // keeps its cache line shared among the producers (an exchange on every
     // post made them take turns owning it); the fence orders this post
@@ -83,7 +83,8 @@ class post_queue {
     return true;
   }
 
-  // Any thread. Waits while the queue is full; false only if it is stopped.
+  // Any thread but the loop's own (which is the one that makes room: it
+  // would wait forever). Waits while the queue is full; false if stopped.
   bool post(const T& value) noexcept {
     for (;;) {
       if (stopped_.load()) return false;
@@ -153,9 +154,10 @@ class post_queue {
     } guard{*this};
     std::size_t delivered = 0;
     T value;
+    const callback_type deliver_to = on_post_;  // a copy: the callback may restart the queue
     while (delivered < Capacity && dequeue(value)) {
       ++delivered;
-      on_post_(value);
+      deliver_to(value);
     }
     if (delivered == Capacity && pending() > 0) {
       rung_.store(true);

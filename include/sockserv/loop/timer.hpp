@@ -4,7 +4,7 @@
 //
 // The queue is an intrusive pairing heap: starting a timer is O(1),
 // cancelling or firing one O(log n) amortised, and nothing is allocated, so
-// a timer per connection costs its 80-odd bytes and nothing while it waits.
+// a timer per connection costs its 96 bytes (64-bit) and nothing while it waits.
 // Timers due at the same millisecond fire in the order they were started.
 // A callback may start, restart or cancel any timer, itself included; a
 // timer started from a callback with a delay of 0 fires on the next turn of
