@@ -166,11 +166,10 @@ int serve(const options& o) {
     (void)server.broadcast({text, numbered(text, sizeof text, "tick ", ++ticks, "\n")});  // misses are counted
   }};
   if (o.tick_ms > 0) tick.start_periodic(o.tick_ms);
-  // server.request_shutdown(), not loop.request_shutdown(): a lone server's
-  // serve_forever() stops on its own request, not on its loop's.
+  // Stopping a lone server's own loop stops the server.
   sockserv::signal_watcher term, interrupt;
-  sockserv::result watching = term.start(loop, SIGTERM, [](int) { server.request_shutdown(); });
-  if (watching) watching = interrupt.start(loop, SIGINT, [](int) { server.request_shutdown(); });
+  sockserv::result watching = term.start(loop, SIGTERM, [&loop](int) { loop.request_shutdown(); });
+  if (watching) watching = interrupt.start(loop, SIGINT, [&loop](int) { loop.request_shutdown(); });
   if (!watching) return std::fprintf(stderr, "chat_server: %s\n", watching.message()), 1;
 
   std::printf("listening on %s\n", server.server_address.to_string().c_str());
