@@ -33,6 +33,10 @@ OPTIMIZE ?= -Og -g
 WERROR   ?= -Werror
 WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion $(WERROR)
 TEST_TIMEOUT ?= 600
+# Seconds one test case may take before the suite's watchdog ends it
+# (tests/catch_main.cpp). Under emulation everything is 10-20 times slower,
+# and a thousand forks under qemu-user take minutes, not seconds.
+TEST_WATCHDOG ?= $(if $(TOOLCHAIN_RUN),300,60)
 
 # A toolchain is one file, toolchains/NAME.mk. It may set CXX, OPTIMIZE,
 # TOOLCHAIN_CXXFLAGS, TOOLCHAIN_LDFLAGS, TOOLCHAIN_STARTFILES (objects that
@@ -194,7 +198,7 @@ $(BUILD)/checks/%.log: FORCE | $(BUILD)/checks
 	@MAKEFLAGS= CXX='$(CXX)' timeout -k 10 300 tests/consumer/build_systems_test.sh $* >$@ 2>&1 || true
 
 test: $(TEST_BINARIES) $(EXAMPLES) $(CHECK_LOGS)
-	$(TEST_REFUSAL)BUILD=$(BUILD) CXX="$(CXX)" RUN="$(RUN)" TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run_all.sh $(TEST_BINARIES) $(CLI_TESTS) $(CHECK_LOGS)
+	$(TEST_REFUSAL)BUILD=$(BUILD) CXX="$(CXX)" RUN="$(RUN)" TEST_TIMEOUT=$(TEST_TIMEOUT) SOCKSERV_TEST_WATCHDOG=$(TEST_WATCHDOG) tests/run_all.sh $(TEST_BINARIES) $(CLI_TESTS) $(CHECK_LOGS)
 
 demo: $(EXAMPLES)
 	BUILD=$(BUILD) examples/demo.sh

@@ -431,7 +431,8 @@ TEST_CASE("connections: a refused outbound connection reaches handle_error and f
   CHECK(out.active_connections() == 0);
   CHECK(connect_errors == 1);
   CHECK(last_connect_error.find("connect 127.0.0.1:" + std::to_string(closed_port)) != std::string::npos);
-  CHECK(last_connect_error.find("refused") != std::string::npos);
+  // (Not the errno text: qemu-user passes SO_ERROR on untranslated, so a
+  // MIPS build names another error.)
 }
 
 TEST_CASE("connections: an outbound connection nobody answers times out", "[connections][connect]") {
