@@ -32,7 +32,7 @@ BUILD    ?= build
 OPTIMIZE ?= -Og -g
 WERROR   ?= -Werror
 WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion $(WERROR)
-TEST_TIMEOUT ?= 600
+TEST_TIMEOUT ?= $(if $(TOOLCHAIN_RUN),1800,600)
 # Seconds one test case may take before the suite's watchdog ends it
 # (tests/catch_main.cpp). Under emulation everything is 10-20 times slower,
 # and a thousand forks under qemu-user take minutes, not seconds.
