@@ -26,7 +26,7 @@ struct server_stats {
   unsigned long refused_busy = 0;          // no capacity: answered by handle_busy() and closed
   unsigned long refused_table_full = 0;    // no room at all (the event loop's table)
   unsigned long timed_out = 0;             // a request's deadline (request_timeout) passed
-  unsigned long evicted = 0;               // closed to make room for a new client (event loop)
+  unsigned long evicted = 0;               // closed to make room for a client arriving (event loop)
   unsigned long failed = 0;                // requests that reached handle_error()
   unsigned long peak_in_flight = 0;        // most requests in flight at once
 };

@@ -27,7 +27,7 @@ class callback<Result(Args...)> {
   callback() noexcept = default;
 
   template <class Callable, class = std::enable_if_t<!std::is_same_v<std::decay_t<Callable>, callback>>>
-  callback(Callable&& callable) noexcept {  // NOLINT: implicit, as std::function
+  callback(Callable&& callable) noexcept {  // NOLINT: implicit on purpose, so that a lambda can be passed as it is
     using stored = std::decay_t<Callable>;
     static_assert(sizeof(stored) <= capacity,
                   "sockserv::callback: this lambda captures too much (at most three pointers' worth): "
