@@ -449,3 +449,8 @@ TEST_CASE("a timer callback that binds its timer to another callback keeps its o
   REQUIRE(run_until(loop, [&] { return r.second_calls == 1; }));
   CHECK(r.first_done == 1);
 }
+
+TEST_CASE("timer: a timer costs at most 96 bytes on 64-bit targets (the README's figure)", "[timer]") {
+  // Three 64-bit times, a queue pointer, three heap links and the callback.
+  CHECK(sizeof(sockserv::timer) <= (sizeof(void*) == 8 ? 96u : 64u));
+}
