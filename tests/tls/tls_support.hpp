@@ -131,6 +131,16 @@ class tls_client {
     return br_ssl_engine_last_error(&client_.eng) == BR_ERR_OK;
   }
   int error() const { return br_ssl_engine_last_error(&client_.eng); }
+  // Reads until the session ends; true if the server ended it with
+  // close_notify (a clean close), false on a bare TCP end.
+  bool reads_to_close_notify() {
+    char c;
+    while (br_sslio_read(&io_, &c, 1) == 1) {
+    }
+    // BearSSL marks the input shut once close_notify came in (whether or
+    // not its own answer could still go out).
+    return client_.eng.shutdown_recv != 0 || client_.eng.close_received != 0;
+  }
   br_ssl_engine_context& engine() { return client_.eng; }
 
  private:
