@@ -114,6 +114,12 @@ class tls_client {
   bool send(const std::string& text) {
     return br_sslio_write_all(&io_, text.data(), text.size()) == 0 && br_sslio_flush(&io_) == 0;
   }
+  // Without std::string (for the allocation test): all of data, flushed;
+  // exactly size bytes back.
+  bool write_bytes(const void* data, std::size_t size) {
+    return br_sslio_write_all(&io_, data, size) == 0 && br_sslio_flush(&io_) == 0;
+  }
+  bool read_bytes(void* into, std::size_t size) { return br_sslio_read_all(&io_, into, size) == 0; }
   // One line (or what came before the stream ended).
   std::string read_line() {
     std::string line;
