@@ -449,3 +449,29 @@ TEST_CASE("tls event: a TLS server joined to a shared loop serves beside a plain
   secure.shutdown();  // stops the shared loop
   running.join();
 }
+
+namespace {
+struct sized_handler : sockserv::event_request_handler<> {};
+// What one slot adds to a server: the difference between 16 and 8 slots.
+template <class SocketType>
+constexpr std::size_t per_slot() {
+  using small = sockserv::basic_server<sockserv::inet4, SocketType, sized_handler, sockserv::event_loop<sockserv::epoll_poller, 8>>;
+  using large = sockserv::basic_server<sockserv::inet4, SocketType, sized_handler, sockserv::event_loop<sockserv::epoll_poller, 16>>;
+  return (sizeof(large) - sizeof(small)) / 8;
+}
+}  // namespace
+
+TEST_CASE("tls event: a slot costs its TLS session and its handler, plus a little bookkeeping (README figures)",
+          "[tls][event_loop]") {
+  using tls = sockserv::tls_stream<>;
+  constexpr std::size_t secured = per_slot<tls>();
+  constexpr std::size_t plain = per_slot<sockserv::stream>();
+  CHECK(secured - plain >= sizeof(tls::event_transport));
+  CHECK(secured - plain <= sizeof(tls::event_transport) + 16);  // the slot's "built" flag and padding
+  CHECK(plain >= sizeof(sized_handler));
+  CHECK(plain <= sizeof(sized_handler) + 512);  // slot state, watcher, timer, the loop's entry
+  if (sizeof(void*) == 8) {  // the README's x86_64 figures (bench/tls/footprint.cpp prints them)
+    CHECK(secured == 47930);
+    CHECK(plain == 6713);
+  }
+}

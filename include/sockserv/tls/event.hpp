@@ -44,17 +44,14 @@ class event_transport_core : public byte_transport {
   // A new connection: takes a place under the context's cap on handshakes
   // and starts the session; `request` (the handler's) then leads here.
   result begin(server_context_core& context, connection& request) noexcept {
+    request.transport = this;
     established_ = false;
     close_queued_ = false;
     if (!context.try_begin_handshake()) return context.cap_refusal();
     context_ = &context;
     result started = session_->start(context);
-    if (!started) {
-      end();
-      return started;
-    }
-    request.transport = this;
-    return {};
+    if (!started) end();
+    return started;
   }
   // Still counted under the cap (the handshake has not ended).
   bool handshaking() const noexcept { return context_ != nullptr; }
