@@ -777,6 +777,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   // (no setup() ran, so no finish()).
   void fail_handshake(std::uint32_t slot, const result& why, server_event counted = server_event::failed) {
     Handler& h = handler(slot);
+    transport(slot).end();  // its place under the cap is free when handle_error() hears of it
     this->server().count(counted);
     this->server().handle_error(h.request, h.client_address, why.message());
     release(slot, false);
