@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """tls_echo against real TLS clients: openssl s_client, curl and Python's ssl
 module, with certificates the openssl command makes in a temp dir. Echo under
-each blocking policy, a client certificate accepted and one refused (the
-verified subject logged), resumption (s_client -reconnect, Python session
-reuse), and failed handshakes that leave the server serving. Runs
+each policy, a client certificate accepted and one refused (the verified
+subject logged), resumption (s_client -reconnect, Python session reuse),
+and failed handshakes (plaintext, TLS 1.3 only, a stall) that leave the
+server serving, under threading and under the event loop. Runs
 build/examples/tls_echo (BUILD from the environment); ends with a
 Catch2-style summary line for tests/run_all.sh."""
 import os, queue, shutil, socket, ssl, subprocess, sys, tempfile, threading
@@ -11,6 +12,7 @@ import os, queue, shutil, socket, ssl, subprocess, sys, tempfile, threading
 BUILD = os.environ.get("BUILD", "build")
 SERVER = os.path.join(BUILD, "examples", "tls_echo")
 TIMEOUT = 10
+HANDSHAKE_MS = 500  # tls_echo --handshake-timeout, for the stalled client
 results = []
 
 
@@ -46,7 +48,7 @@ class server:
     """tls_echo in the background; its stderr lines collected on a thread."""
     def __init__(self, d, policy="threading", client_ca=False):
         args = [SERVER, "--listen", "127.0.0.1:0", "--cert", f"{d}/server.pem", "--key", f"{d}/server.key",
-                "--policy", policy]
+                "--policy", policy, "--handshake-timeout", str(HANDSHAKE_MS)]
         if client_ca:
             args += ["--client-ca", f"{d}/ca.pem"]
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -116,7 +118,7 @@ def main():
     d = tempfile.mkdtemp(prefix="sockserv-tls-")
     try:
         make_certificates(d)
-        for policy in ("threading", "sync", "forking"):
+        for policy in ("threading", "sync", "forking", "event"):
             s = server(d, policy)
             try:
                 reply, _, _ = python_echo(s.port, d)
@@ -124,60 +126,78 @@ def main():
             finally:
                 check(f"tls_echo --policy {policy} stops on SIGTERM", s.stop() == 0)
 
-        s = server(d)
-        try:
-            echoed = s_client_echo(s.port, d)
-            check("openssl s_client echo", echoed == b"hello from s_client\n", repr(echoed))
-            out = s_client(s.port, d, stdin=b"")
-            check("TLS 1.2 negotiated", b"TLSv1.2" in out.stdout)
-            out = s_client(s.port, d, "-reconnect", stdin=b"")
-            check("s_client -reconnect resumes the session", out.stdout.count(b"Reused, TLSv1.2") >= 5,
-                  repr(out.stdout.count(b"Reused")))
-            context = ssl.create_default_context(cafile=f"{d}/ca.pem")
-            _, reused_first, kept = python_echo(s.port, d, context=context)
-            _, reused_second, _ = python_echo(s.port, d, session=kept, context=context)
-            check("python session reuse", (reused_first, reused_second) == (False, True))
-            out = run("curl", "-sS", "--max-time", "5", "--cacert", f"{d}/ca.pem", f"https://localhost:{s.port}/hi")
-            check("curl --cacert", out.returncode == 0 and out.stdout.startswith(b"GET /hi HTTP/1.1"),
-                  repr((out.returncode, out.stdout[:80], out.stderr[-200:])))
-
-            with socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT) as plain:
-                plain.sendall(b"hello in plaintext\n")
-                plain.recv(100)  # the server hangs up (possibly after an alert)
-            line = s.log_line_with("TLS handshake failed")
-            check("plaintext on the TLS port: a clear error", line is not None and "plaintext" in line, repr(line))
-            out = s_client(s.port, d, "-tls1_3")
-            line = s.log_line_with("TLS handshake failed")
-            check("a TLS 1.3-only client: refused with a clear error",
-                  out.returncode != 0 and line is not None and "TLS 1.3" in line, repr(line))
-            reply, _, _ = python_echo(s.port, d, b"still serving\n")
-            check("the server keeps serving after failed handshakes", reply == b"still serving\n")
-        finally:
-            s.stop()
-
-        s = server(d, client_ca=True)
-        try:
-            echoed = s_client_echo(s.port, d, "-cert", f"{d}/client.pem", "-key", f"{d}/client.key")
-            check("client certificate signed by the CA: accepted", echoed == b"hello from s_client\n", repr(echoed))
-            line = s.log_line_with("subject")
-            check("its verified subject is logged", line is not None and "subject CN=device-7,O=sockserv" in line,
-                  repr(line))
-            out = s_client(s.port, d, "-cert", f"{d}/rogue.pem", "-key", f"{d}/rogue.key")
-            line = s.log_line_with("TLS handshake failed")
-            check("a self-signed client certificate: refused",
-                  b"hello from s_client\n" not in out.stdout and line is not None and "trusted CA" in line,
-                  repr(line))
-            out = s_client(s.port, d)
-            line = s.log_line_with("TLS handshake failed")
-            check("no client certificate: refused", line is not None and "no certificate" in line, repr(line))
-        finally:
-            s.stop()
+        for policy in ("threading", "event"):
+            checks_on_one_server(d, policy)
+            checks_with_client_certificates(d, policy)
     finally:
         shutil.rmtree(d, ignore_errors=True)
     passed = sum(1 for r in results if r)
     failed = len(results) - passed
     print(f"test cases: {len(results)} | {passed} passed | {failed} failed")
     return 0 if failed == 0 else 1
+
+
+def checks_on_one_server(d, policy):
+    """Real clients, resumption and failed handshakes against one server."""
+    s = server(d, policy)
+    p = f" (--policy {policy})"
+    try:
+        echoed = s_client_echo(s.port, d)
+        check("openssl s_client echo" + p, echoed == b"hello from s_client\n", repr(echoed))
+        out = s_client(s.port, d, stdin=b"")
+        check("TLS 1.2 negotiated" + p, b"TLSv1.2" in out.stdout)
+        out = s_client(s.port, d, "-reconnect", stdin=b"")
+        check("s_client -reconnect resumes the session" + p, out.stdout.count(b"Reused, TLSv1.2") >= 5,
+              repr(out.stdout.count(b"Reused")))
+        context = ssl.create_default_context(cafile=f"{d}/ca.pem")
+        _, reused_first, kept = python_echo(s.port, d, context=context)
+        _, reused_second, _ = python_echo(s.port, d, session=kept, context=context)
+        check("python session reuse" + p, (reused_first, reused_second) == (False, True))
+        out = run("curl", "-sS", "--max-time", "5", "--cacert", f"{d}/ca.pem", f"https://localhost:{s.port}/hi")
+        check("curl --cacert" + p, out.returncode == 0 and out.stdout.startswith(b"GET /hi HTTP/1.1"),
+              repr((out.returncode, out.stdout[:80], out.stderr[-200:])))
+
+        with socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT) as plain:
+            plain.sendall(b"hello in plaintext\n")
+            plain.recv(100)  # the server hangs up (possibly after an alert)
+        line = s.log_line_with("TLS handshake failed")
+        check("plaintext on the TLS port: a clear error" + p, line is not None and "plaintext" in line, repr(line))
+        out = s_client(s.port, d, "-tls1_3")
+        line = s.log_line_with("TLS handshake failed")
+        check("a TLS 1.3-only client: refused with a clear error" + p,
+              out.returncode != 0 and line is not None and "TLS 1.3" in line, repr(line))
+        with socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT) as staller:
+            staller.sendall(b"\x16\x03\x01")  # a record header, then nothing
+            line = s.log_line_with("TLS handshake failed")
+            ended = staller.recv(100) == b""
+        check("a stalled handshake: cut off at the deadline" + p,
+              ended and line is not None and f"no progress within {HANDSHAKE_MS} ms" in line, repr(line))
+        reply, _, _ = python_echo(s.port, d, b"still serving\n")
+        check("the server keeps serving after failed handshakes" + p, reply == b"still serving\n")
+    finally:
+        check(f"tls_echo --policy {policy} stops on SIGTERM", s.stop() == 0)
+
+
+def checks_with_client_certificates(d, policy):
+    """--client-ca: a client certificate accepted (its subject logged) and two refused."""
+    s = server(d, policy, client_ca=True)
+    p = f" (--policy {policy})"
+    try:
+        echoed = s_client_echo(s.port, d, "-cert", f"{d}/client.pem", "-key", f"{d}/client.key")
+        check("client certificate signed by the CA: accepted" + p, echoed == b"hello from s_client\n",
+              repr(echoed))
+        line = s.log_line_with("subject")
+        check("its verified subject is logged" + p, line is not None and "subject CN=device-7,O=sockserv" in line,
+              repr(line))
+        out = s_client(s.port, d, "-cert", f"{d}/rogue.pem", "-key", f"{d}/rogue.key")
+        line = s.log_line_with("TLS handshake failed")
+        check("a self-signed client certificate: refused" + p,
+              b"hello from s_client\n" not in out.stdout and line is not None and "trusted CA" in line, repr(line))
+        out = s_client(s.port, d)
+        line = s.log_line_with("TLS handshake failed")
+        check("no client certificate: refused" + p, line is not None and "no certificate" in line, repr(line))
+    finally:
+        s.stop()
 
 
 if __name__ == "__main__":

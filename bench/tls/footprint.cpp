@@ -1,12 +1,21 @@
 // bench/tls/footprint.cpp — sizeof of sockserv's TLS pieces: what one
 // connection costs, what a server shares, and whole servers under each
-// blocking policy. Printed as "name bytes" lines for bench/tls/run.py.
+// blocking policy and the event loop (per slot: the TLS session, the
+// handler's buffers and the slot's bookkeeping). Printed as "name bytes" lines for bench/tls/run.py.
 #include <sockserv/tls.hpp>
 
 #include <cstdio>
 
 namespace {
 struct echo : sockserv::stream_request_handler<> {};
+struct event_echo : sockserv::event_request_handler<> {};
+// What one event-loop slot costs: the difference between two table sizes.
+template <class Tls>
+constexpr std::size_t event_slot() {
+  using small_table = sockserv::basic_server<sockserv::inet4, Tls, event_echo, sockserv::event_loop<sockserv::epoll_poller, 8>>;
+  using large_table = sockserv::basic_server<sockserv::inet4, Tls, event_echo, sockserv::event_loop<sockserv::epoll_poller, 16>>;
+  return (sizeof(large_table) - sizeof(small_table)) / 8;
+}
 struct mono : sockserv::tls::default_config {
   static constexpr std::size_t io_buffer_size = BR_SSL_BUFSIZE_MONO;
   static constexpr bool full_duplex = false;
@@ -33,5 +42,12 @@ int main() {
   std::printf("server_threading16 %zu\n", sizeof(server<sockserv::tls_stream<>, sockserv::threading<16>>));
   std::printf("plain_server_threading16 %zu\n", sizeof(server<sockserv::stream, sockserv::threading<16>>));
   std::printf("connection %zu\n", sizeof(sockserv::connection));
+  std::printf("event_slot_bidi %zu\n", event_slot<sockserv::tls_stream<>>());
+  std::printf("event_slot_mono %zu\n", event_slot<sockserv::tls_stream<mono>>());
+  std::printf("event_slot_plain %zu\n", event_slot<sockserv::stream>());
+  std::printf("event_transport_bidi %zu\n", sizeof(sockserv::tls_stream<>::event_transport));
+  std::printf("server_event64 %zu\n",
+              sizeof(sockserv::basic_server<sockserv::inet4, sockserv::tls_stream<>, event_echo,
+                                            sockserv::event_loop<sockserv::epoll_poller, 64>>));
   return 0;
 }

@@ -3,8 +3,8 @@
 
     python3 bench/tls/run.py [--rounds N] [--seconds S]   -> bench/TLS.md
 
-Servers: build/examples/tls_echo --policy threading (16 workers), the
-hand-written C BearSSL server bench/tls/c_tls_server.c (16 threads, same
+Servers: build/examples/tls_echo --policy threading (16 workers) and
+--policy event (one thread, 64 slots), the hand-written C BearSSL server bench/tls/c_tls_server.c (16 threads, same
 buffer and cache), and `openssl s_server -rev` (one connection at a time,
 OpenSSL's own echo; context only). Load: bench/tls/tls_loadgen.c (BearSSL
 client, the server key trusted directly). Cells: full handshakes/s (4
@@ -13,7 +13,7 @@ handshakes/s (4 clients), echo requests/s (16 clients, 64-byte lines on a
 kept connection). Each round runs every server once, in an order that
 rotates; the ratio is sockserv over C per round, median over rounds.
 Also: allocations per request and per handshake in the steady state
-(bench/alloc_count.so preloaded into tls_echo), sizeof per connection
+(bench/alloc_count.so preloaded into tls_echo, both policies), sizeof per connection
 (bench/tls/footprint.cpp), and the static musl size of tls_echo."""
 import argparse, os, statistics, subprocess, sys, tempfile, time
 
@@ -45,9 +45,9 @@ def certificates(d):
 
 
 def start(kind, d, env=None):
-    if kind == "sockserv":
+    if kind in SOCKSERV_POLICIES:
         args = [os.path.join(ROOT, "build", "examples", "tls_echo"), "--listen", "127.0.0.1:0",
-                "--cert", f"{d}/cert.pem", "--key", f"{d}/key.pem", "--policy", "threading"]
+                "--cert", f"{d}/cert.pem", "--key", f"{d}/key.pem", "--policy", SOCKSERV_POLICIES[kind]]
     elif kind == "c":
         args = [os.path.join(BUILD, "c_tls_server"), "0", f"{d}/cert.pem", f"{d}/key.pem", "16"]
     else:
@@ -71,6 +71,8 @@ def load(mode, port, clients, seconds, d):
 
 
 CELLS = [("handshake", 4), ("resume", 4), ("echo", 16)]
+SOCKSERV_POLICIES = {"sockserv": "threading", "sockserv-event": "event"}
+KINDS = ["sockserv", "sockserv-event", "c", "openssl"]
 
 
 def cpu_seconds(pid):
@@ -81,11 +83,10 @@ def cpu_seconds(pid):
 
 
 def measure(rounds, seconds, d):
-    results = {k: {c: [] for c, _ in CELLS} for k in ("sockserv", "c", "openssl")}
-    cpu = {k: {c: [] for c, _ in CELLS} for k in ("sockserv", "c", "openssl")}
-    kinds = ["sockserv", "c", "openssl"]
+    results = {k: {c: [] for c, _ in CELLS} for k in KINDS}
+    cpu = {k: {c: [] for c, _ in CELLS} for k in KINDS}
     for r in range(rounds):
-        for kind in kinds[r % 3:] + kinds[:r % 3]:
+        for kind in KINDS[r % len(KINDS):] + KINDS[:r % len(KINDS)]:
             p, port = start(kind, d)
             try:
                 for cell, clients in CELLS:
@@ -104,11 +105,11 @@ def counter(path):
         return int.from_bytes(f.read(8), sys.byteorder)
 
 
-def allocations(d, seconds):
+def allocations(d, seconds, kind):
     fd, path = tempfile.mkstemp()
     os.close(fd)
     env = dict(os.environ, LD_PRELOAD=os.path.join(BUILD, "alloc_count.so"), ALLOC_COUNT_FILE=path)
-    p, port = start("sockserv", d, env)
+    p, port = start(kind, d, env)
     try:
         load("handshake", port, 2, 1, d)  # warm up: workers started, cache used
         load("echo", port, 16, 1, d)
@@ -163,7 +164,7 @@ def main():
     d = tempfile.mkdtemp(prefix="sockserv-tls-bench-")
     certificates(d)
     res, cpu = measure(a.rounds, a.seconds, d)
-    allocs = allocations(d, a.seconds)
+    allocs = {kind: allocations(d, a.seconds, kind) for kind in SOCKSERV_POLICIES}
     sizes = dict(line.split() for line in sh(os.path.join(BUILD, "footprint")).splitlines())
     musl = musl_size()
     commit = sh("git", "-C", ROOT, "rev-parse", "--short", "HEAD").strip()
@@ -177,17 +178,25 @@ def main():
              "## Throughput (median of rounds; range in brackets)", "",
              "| cell | clients | sockserv threading | C BearSSL (floor) | sockserv / C | server CPU per operation, sockserv vs C | openssl s_server (1 at a time) |",
              "|---|---|---|---|---|---|---|"]
-    for cell, clients in CELLS:
-        s, c, o = res["sockserv"][cell], res["c"][cell], res["openssl"][cell]
+    def row(kind, cell, clients):
+        s, c, o = res[kind][cell], res["c"][cell], res["openssl"][cell]
         ratios = [x / y for x, y in zip(s, c) if y > 0]
         verdict = "met" if med(ratios) >= 0.95 else "**missed**"
-        lines.append(f"| {cell} | {clients} | {med(s):.0f}/s | {med(c):.0f}/s | {med(ratios):.3f}× "
-                     f"({min(ratios):.2f}–{max(ratios):.2f}) ≥ 0.95: {verdict} | "
-                     f"{med(cpu['sockserv'][cell]):.0f} vs {med(cpu['c'][cell]):.0f} µs | {med(o):.0f}/s |")
+        return (f"| {cell} | {clients} | {med(s):.0f}/s | {med(c):.0f}/s | {med(ratios):.3f}× "
+                f"({min(ratios):.2f}–{max(ratios):.2f}) ≥ 0.95: {verdict} | "
+                f"{med(cpu[kind][cell]):.0f} vs {med(cpu['c'][cell]):.0f} µs | {med(o):.0f}/s |")
+    for cell, clients in CELLS:
+        lines.append(row("sockserv", cell, clients))
+    lines += ["", "The event loop (tls_echo --policy event: one thread, 64 slots), same rounds, same C floor:", "",
+              "| cell | clients | sockserv event | C BearSSL (floor, 16 threads) | event / C | server CPU per operation, event vs C | openssl s_server (1 at a time) |",
+              "|---|---|---|---|---|---|---|"]
+    for cell, clients in CELLS:
+        lines.append(row("sockserv-event", cell, clients))
     lines += ["", "## Allocations in the steady state (tls_echo, bench/alloc_count.so preloaded)", "",
-              "| cell | allocations | operations | per operation |", "|---|---|---|---|"]
-    for cell, (count, ops) in allocs.items():
-        lines.append(f"| {cell} | {count} | {ops} | {count / max(ops, 1):.4f} |")
+              "| policy | cell | allocations | operations | per operation |", "|---|---|---|---|---|"]
+    for kind, cells in allocs.items():
+        for cell, (count, ops) in cells.items():
+            lines.append(f"| {SOCKSERV_POLICIES[kind]} | {cell} | {count} | {ops} | {count / max(ops, 1):.4f} |")
     lines += ["", "## Bytes", "",
               "| what | bytes |", "|---|---|"]
     for key, label in [("per_connection_bidi", "per connection, default (full-duplex record buffer, BR_SSL_BUFSIZE_BIDI)"),
@@ -198,7 +207,11 @@ def main():
                        ("shared_context", "shared by all connections (chain 8 KiB, 64 cached sessions, 4 client CAs)"),
                        ("server_sync", "whole server, synchronous"),
                        ("server_threading16", "whole server, threading<16> (16 sessions + the server's own)"),
-                       ("plain_server_threading16", "the same server without TLS")]:
+                       ("plain_server_threading16", "the same server without TLS"),
+                       ("event_slot_bidi", "per event_loop slot, default (TLS session + event handler's 2+4 KiB buffers + slot state)"),
+                       ("event_slot_mono", "per event_loop slot, half-duplex record buffer"),
+                       ("event_slot_plain", "per event_loop slot without TLS"),
+                       ("server_event64", "whole server, event_loop<epoll, 64> (tls_echo --policy event)")]:
         lines.append(f"| {label} | {int(sizes[key]):,} |")
     lines += [f"| tls_echo static, musl x86_64, stripped (libbearssl.a linked in) | {musl:,} |", "",
               "Published per-connection figures, for context (not measured here): OpenSSL about 100+ KiB "

@@ -124,6 +124,14 @@ class event_connection {
   enum class receive_status { data, would_block, end, failed };
 
   receive_status receive(int fd) noexcept {
+    return receive_from([fd](char* into, std::size_t room) {
+      return detail::retry_on_eintr([&] { return ::recv(fd, into, room, MSG_DONTWAIT); });
+    });
+  }
+  // The same from another source of bytes (a TLS session's plaintext):
+  // read(into, room) answers as recv() does.
+  template <class Read>
+  receive_status receive_from(Read&& read) noexcept {
     // Consumed input is given back before every read, not only when the
     // buffer is full: otherwise each read gets only the room left behind the
     // last one (a 2 KiB buffer read 1 088 then 960 bytes of a 2 KiB burst),
@@ -131,8 +139,7 @@ class event_connection {
     // most the unfinished message.
     if (input_begin_ > 0) compact_input();
     if (input_end_ == input_capacity_) return receive_status::would_block;  // full: framing decides
-    ssize_t n = detail::retry_on_eintr(
-        [&] { return ::recv(fd, input_ + input_end_, input_capacity_ - input_end_, MSG_DONTWAIT); });
+    ssize_t n = read(input_ + input_end_, input_capacity_ - input_end_);
     if (n > 0) {
       input_end_ += static_cast<std::size_t>(n);
       return receive_status::data;
@@ -146,10 +153,16 @@ class event_connection {
 
   // Sends queued output without blocking: false if the connection broke.
   bool send_pending(int fd) noexcept {
+    return send_pending_to([fd](const char* data, std::size_t size) {
+      return detail::retry_on_eintr([&] { return ::send(fd, data, size, MSG_DONTWAIT | detail::no_sigpipe); });
+    });
+  }
+  // The same into another sink (a TLS session): write(data, size) answers
+  // as send() does.
+  template <class Write>
+  bool send_pending_to(Write&& write) noexcept {
     while (output_pending() > 0) {
-      ssize_t n = detail::retry_on_eintr([&] {
-        return ::send(fd, output_ + output_begin_, output_pending(), MSG_DONTWAIT | detail::no_sigpipe);
-      });
+      ssize_t n = write(output_ + output_begin_, output_pending());
       if (n > 0) {
         output_begin_ += static_cast<std::size_t>(n);
         continue;

@@ -114,6 +114,12 @@ class tls_client {
   bool send(const std::string& text) {
     return br_sslio_write_all(&io_, text.data(), text.size()) == 0 && br_sslio_flush(&io_) == 0;
   }
+  // Without std::string (for the allocation test): all of data, flushed;
+  // exactly size bytes back.
+  bool write_bytes(const void* data, std::size_t size) {
+    return br_sslio_write_all(&io_, data, size) == 0 && br_sslio_flush(&io_) == 0;
+  }
+  bool read_bytes(void* into, std::size_t size) { return br_sslio_read_all(&io_, into, size) == 0; }
   // One line (or what came before the stream ended).
   std::string read_line() {
     std::string line;
@@ -131,6 +137,16 @@ class tls_client {
     return br_ssl_engine_last_error(&client_.eng) == BR_ERR_OK;
   }
   int error() const { return br_ssl_engine_last_error(&client_.eng); }
+  // Reads until the session ends; true if the server ended it with
+  // close_notify (a clean close), false on a bare TCP end.
+  bool reads_to_close_notify() {
+    char c;
+    while (br_sslio_read(&io_, &c, 1) == 1) {
+    }
+    // BearSSL marks the input shut once close_notify came in (whether or
+    // not its own answer could still go out).
+    return client_.eng.shutdown_recv != 0 || client_.eng.close_received != 0;
+  }
   br_ssl_engine_context& engine() { return client_.eng; }
 
  private:

@@ -24,6 +24,10 @@
 // Outbound connections (connect()) are served by the same machinery.
 // Datagram servers run under the same loop with their ordinary datagram
 // handlers: a datagram is already a whole message and its reply never waits.
+// A socket type with an event transport (tls_stream) puts its state in
+// each slot: the TLS handshake runs by readiness before setup(), and the
+// handler's bytes pass through the engine (tls/event.hpp); a plain stream
+// compiles to the direct recv()/send() path.
 #pragma once
 
 #include "../address.hpp"
@@ -35,6 +39,7 @@
 #include "../loop/loop.hpp"
 #include "../loop/timer.hpp"
 #include "../server_base.hpp"
+#include "event_transport.hpp"
 #include "synchronous.hpp"
 
 #include <cerrno>
@@ -185,12 +190,16 @@ template <template <std::size_t> class Poller, std::size_t Capacity>
 template <class Server, class SocketType, class Handler>
 class event_loop<Poller, Capacity>::stream_mixin
     : public detail::loop_membership<stream_mixin<Server, SocketType, Handler>>,
-      public detail::event_connection_table {
+      public detail::event_connection_table,
+      private detail::slot_transports<typename detail::event_transport_of<SocketType>::type, Capacity> {
   static_assert(std::is_base_of_v<event_connection, Handler>,
                 "event_loop serves stream connections with handlers derived from event_request_handler: a "
                 "blocking handle() would stall every other connection");
   using membership = detail::loop_membership<stream_mixin>;
   friend membership;
+  using transport_type = typename detail::event_transport_of<SocketType>::type;
+  using transports = detail::slot_transports<transport_type, Capacity>;
+  static constexpr bool secured = !std::is_void_v<transport_type>;
 
  public:
   using request_type = typename SocketType::request_type;
@@ -236,7 +245,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   template <class F>
   void for_each_connection(F&& f) {
     for (std::uint32_t slot = 0; slot < Capacity; ++slot)
-      if (open(slot) && !slots_[slot].connecting) f(handler(slot));
+      if (open(slot) && !slots_[slot].connecting && !handshaking(slot)) f(handler(slot));
   }
 
   write_result write_to(connection_id id, std::string_view data) noexcept {
@@ -287,6 +296,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   template <class Endpoint>
   connect_result connect(const Endpoint& where, double timeout_seconds) {
     auto& server = this->server();
+    if constexpr (secured) return {{}, result::failure("connect: a TLS server makes no outbound connections")};
     socket_address address;
     result made = Server::address_family_type::parse(where, address);
     if (!made) return {{}, made};
@@ -356,7 +366,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   // once their queued output is sent, at the end of this turn.
   void wait_for_requests_in_flight() {
     if (this->loop().in_turn()) {
-      for_each_connection([](Handler& h) { h.close(); });
+      close_all_after_output();
       this->stop_listener();
       return;
     }
@@ -370,8 +380,8 @@ class event_loop<Poller, Capacity>::stream_mixin
   void release_all() {
     for (std::uint32_t slot = 0; slot < Capacity; ++slot)
       if (open(slot)) {
-        if (!slots_[slot].connecting) handler(slot).send_pending(slots_[slot].fd);
-        release(slot, !slots_[slot].connecting);
+        if (!slots_[slot].connecting) send_before_close(slot);
+        release(slot, !slots_[slot].connecting && !handshaking(slot));
       }
     changed_count_ = 0;
     for (bool& listed : listed_) listed = false;
@@ -389,7 +399,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   bool drain_requests(std::int64_t deadline_ms) {
     this->stop_listener();
     if (turning_ > 0 || this->loop().in_turn()) {
-      for_each_connection([](Handler& h) { h.close(); });
+      close_all_after_output();
       return active_connections() == 0;
     }
     while (active_connections() > 0) {
@@ -569,6 +579,13 @@ class event_loop<Poller, Capacity>::stream_mixin
   void start_connection(std::uint32_t slot) {
     slots_[slot].connecting = false;
     slots_[slot].opened_ms = detail::monotonic_ms();
+    if constexpr (secured)
+      begin_handshake(slot);  // setup() once it is done
+    else
+      set_up(slot);
+  }
+
+  void set_up(std::uint32_t slot) {
     if (!guarded(slot, [&] { return handler(slot).setup(); })) {  // finish() does not run after a failed setup
       release(slot, false);
       return;
@@ -580,6 +597,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   void on_ready(std::uint32_t slot, readiness r) {
     if (!open(slot)) return;
     if (slots_[slot].connecting) return finish_connect(slot);
+    if constexpr (secured) return on_secured_ready(slot, r);
     Handler& h = handler(slot);
     const int fd = slots_[slot].fd;
     if (r.writable && !h.send_pending(fd)) return close_connection_now(slot);
@@ -629,24 +647,162 @@ class event_loop<Poller, Capacity>::stream_mixin
       std::uint32_t previous;
       ~restore() { advancing = previous; }
     } guard{advancing_, outer};
+    if constexpr (secured)
+      if (handshaking(slot)) return continue_handshake(slot);
     for (;;) {
       if (h.aborted()) return close_connection_now(slot);
-      if (h.output_pending() > 0 && !h.send_pending(slots_[slot].fd)) return close_connection_now(slot);
+      if (!send_queued(slot)) return close_connection_now(slot);
       if (h.closing() || h.eof_delivered()) {
-        if (h.output_pending() == 0) return close_connection_now(slot);
-        break;
+        if (output_waiting(slot)) break;
+        if (queue_farewell(slot)) continue;  // TLS: close_notify goes out first
+        return close_connection_now(slot);
       }
       const std::size_t input_before = h.input_buffered();
       const bool eof_before = h.eof_delivered();
+      const bool pulled = pull_plaintext(slot);
       deliver(slot);
       if (!open(slot)) return;
-      if (h.input_buffered() == input_before && h.eof_delivered() == eof_before) {
+      if (!pulled && h.input_buffered() == input_before && h.eof_delivered() == eof_before) {
         if (h.closing()) continue;  // closed meanwhile: the top of the loop ends it
         break;
       }
     }
     const bool want_input = !h.closing() && !h.peer_finished() && h.output_room() >= Handler::reply_reserve;
-    watch_connection(slot, want_input, h.output_pending() > 0);
+    watch_connection(slot, want_input, output_interest(slot));
+  }
+
+  // What advance() does to a connection's bytes, for a plain stream
+  // straight on the descriptor, for TLS through the engine in its slot.
+  // Sends what is queued: false if the connection broke.
+  bool send_queued(std::uint32_t slot) {
+    Handler& h = handler(slot);
+    if constexpr (secured) {
+      auto& t = transport(slot);
+      const int fd = slots_[slot].fd;
+      return t.send_records(fd) &&
+             h.send_pending_to([&](const char* data, std::size_t size) { return t.write_plaintext(fd, data, size); }) &&
+             t.send_records(fd);
+    } else {
+      return h.output_pending() == 0 || h.send_pending(slots_[slot].fd);
+    }
+  }
+  // Output not yet taken by the socket.
+  bool output_waiting(std::uint32_t slot) {
+    if constexpr (secured)
+      return handler(slot).output_pending() > 0 || transport(slot).records_pending();
+    else
+      return handler(slot).output_pending() > 0;
+  }
+  // Whether to watch for writability: records the socket had no room for
+  // (TLS output that the engine does not take now waits for input instead).
+  bool output_interest(std::uint32_t slot) {
+    if constexpr (secured)
+      return transport(slot).records_pending();
+    else
+      return handler(slot).output_pending() > 0;
+  }
+  // A clean close's last word: close_notify, queued once (TLS only).
+  bool queue_farewell(std::uint32_t slot) {
+    if constexpr (secured)
+      return transport(slot).queue_close_notify();
+    else
+      return (void)slot, false;
+  }
+  // Decrypted bytes the engine already holds (no system call); true if
+  // any (or the session's end) reached the handler's input.
+  bool pull_plaintext(std::uint32_t slot) {
+    if constexpr (secured) {
+      Handler& h = handler(slot);
+      auto& t = transport(slot);
+      if (h.peer_finished() || !t.input_news()) return false;
+      auto status = h.receive_from([&](char* into, std::size_t room) { return t.read_plaintext(-1, into, room, false); });
+      return status == event_connection::receive_status::data || status == event_connection::receive_status::end;
+    } else {
+      return (void)slot, false;
+    }
+  }
+  // Before server_close() frees a connection: what the socket takes now
+  // of its output (and, for TLS, close_notify).
+  void send_before_close(std::uint32_t slot) {
+    if constexpr (secured) {
+      if (handshaking(slot)) return;
+      if (send_queued(slot) && queue_farewell(slot)) (void)transport(slot).send_records(slots_[slot].fd);
+    } else {
+      handler(slot).send_pending(slots_[slot].fd);
+    }
+  }
+  // Every connection closes once its output is sent; one still in its TLS
+  // handshake closes at once (its handler never started).
+  void close_all_after_output() {
+    for_each_connection([](Handler& h) { h.close(); });
+    if constexpr (secured)
+      for (std::uint32_t slot = 0; slot < Capacity; ++slot)
+        if (open(slot) && handshaking(slot)) handler(slot).close();
+  }
+
+  // ---- TLS: the handshake, by readiness, before setup() -------------------
+  auto& transport(std::uint32_t slot) noexcept { return transports::transport(slot); }
+  bool handshaking(std::uint32_t slot) noexcept {
+    if constexpr (secured)
+      return transport(slot).handshaking();
+    else
+      return (void)slot, false;
+  }
+
+  // Under the cap on handshakes (else refused), then as far as the socket
+  // allows now; the handshake's deadline is armed with the others.
+  void begin_handshake(std::uint32_t slot) {
+    Handler& h = handler(slot);
+    result begun = transport(slot).begin(SocketType::context(), h.request);
+    if (!begun) return fail_handshake(slot, begun);
+    touch(slot);
+    continue_handshake(slot);
+  }
+
+  void continue_handshake(std::uint32_t slot) {
+    using progress = typename transport_type::progress;
+    Handler& h = handler(slot);
+    auto& t = transport(slot);
+    if (h.closing()) return release(slot, false);  // closed (server_close, close_connection) before it started
+    switch (t.handshake(slots_[slot].fd)) {
+      case progress::failed: return fail_handshake(slot, t.failure());
+      case progress::waiting: return watch_connection(slot, t.wants_input(), t.records_pending());
+      case progress::done: break;
+    }
+    slots_[slot].deadline.cancel();  // re-armed without the handshake's deadline
+    set_up(slot);
+  }
+
+  // A refused, failed or stalled handshake: reported, counted, slot freed
+  // (no setup() ran, so no finish()).
+  void fail_handshake(std::uint32_t slot, const result& why, server_event counted = server_event::failed) {
+    Handler& h = handler(slot);
+    transport(slot).end();  // its place under the cap is free when handle_error() hears of it
+    this->server().count(counted);
+    this->server().handle_error(h.request, h.client_address, why.message());
+    release(slot, false);
+  }
+
+  void on_secured_ready(std::uint32_t slot, readiness r) {
+    if (handshaking(slot)) return continue_handshake(slot);
+    Handler& h = handler(slot);
+    auto& t = transport(slot);
+    const int fd = slots_[slot].fd;
+    if (r.writable && !send_queued(slot)) return close_connection_now(slot);
+    if (r.readable || r.failed) {
+      auto status = h.receive_from([&](char* into, std::size_t room) { return t.read_plaintext(fd, into, room, true); });
+      if (status == event_connection::receive_status::failed) {
+        // A truncation or a fatal alert is the handler's to know (not a
+        // clean end: handle_eof() does not run); a reset is not news.
+        if (t.failed()) {
+          this->server().count(server_event::failed);
+          this->server().handle_error(h.request, h.client_address, t.session_failure().message());
+        }
+        return close_connection_now(slot);
+      }
+      if (status != event_connection::receive_status::would_block) touch(slot);
+    }
+    advance(slot);
   }
 
   // Every complete message while the output has room; once the client has
@@ -728,7 +884,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   }
 
   void close_connection_now(std::uint32_t slot) {
-    if (open(slot)) release(slot, true);
+    if (open(slot)) release(slot, !handshaking(slot));  // a handler still in its handshake never started
   }
 
   // Stops watching the connection, runs finish() (unless setup failed),
@@ -741,6 +897,7 @@ class event_loop<Poller, Capacity>::stream_mixin
     Handler& h = handler(slot);
     s.watcher.stop();
     s.deadline.cancel();
+    if constexpr (secured) transport(slot).end();
     s.fd = -1;
     per_address_.release(s.admitted);
     s.admitted = address_limiter<Capacity>::untracked;
@@ -789,11 +946,14 @@ class event_loop<Poller, Capacity>::stream_mixin
     const slot_state& s = slots_[slot];
     const Handler& h = handler(slot);
     std::int64_t earliest = -1;
-    auto consider = [&](const std::optional<double>& seconds, std::int64_t from) {
-      if (!seconds) return;
-      const std::int64_t at = from + detail::to_poll_ms(*seconds);
+    auto consider_at = [&](std::int64_t at) {
       if (earliest < 0 || at < earliest) earliest = at;
     };
+    auto consider = [&](const std::optional<double>& seconds, std::int64_t from) {
+      if (seconds) consider_at(from + detail::to_poll_ms(*seconds));
+    };
+    if constexpr (secured)
+      if (handshaking(slot)) consider_at(s.opened_ms + transport(slot).handshake_timeout_ms());
     consider(h.timeout, s.last_activity_ms);
     if (!s.got_message) consider(h.first_message_timeout, s.opened_ms);
     consider(h.lifetime, s.opened_ms);
@@ -816,6 +976,8 @@ class event_loop<Poller, Capacity>::stream_mixin
     const std::int64_t left = until_deadline(slot, now);
     if (left < 0) return;
     if (left > 0) return slots_[slot].deadline.start(left);
+    if constexpr (secured)
+      if (handshaking(slot)) return fail_handshake(slot, transport(slot).timed_out(), server_event::timed_out);
     this->server().count(server_event::timed_out);
     close_connection_now(slot);
   }

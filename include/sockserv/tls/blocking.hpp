@@ -51,18 +51,10 @@ class blocking_transport : public byte_transport {
       if (session_->handshake_done() && (session_->wants() & want_write) == 0) break;
       step_outcome step = pump(deadline);
       if (step == step_outcome::moved) continue;
-      if (step == step_outcome::timed_out) {
-        char text[96];
-        std::snprintf(text, sizeof text, "TLS handshake failed: no progress within %d ms (stalled client)",
-                      context.handshake_timeout_ms);
-        return result::failure(text);
-      }
+      if (step == step_outcome::timed_out) return handshake_timeout(context.handshake_timeout_ms);
       if (step == step_outcome::io_error) return result::from_errno(errno, "TLS handshake failed: transport");
       send_alert_best_effort();
-      char reason[120];
-      char text[160];
-      std::snprintf(text, sizeof text, "TLS handshake failed: %s", session_->describe_failure(reason, sizeof reason));
-      return result::failure(text);
+      return handshake_failure(*session_);
     }
     established_ = true;
     return {};

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <type_traits>
 
@@ -141,6 +142,12 @@ class server_context_core {
     return false;
   }
   void end_handshake() noexcept { handshakes_.fetch_sub(1, std::memory_order_relaxed); }
+  // What a connection refused at the cap is told.
+  result cap_refusal() const noexcept {
+    char text[96];
+    std::snprintf(text, sizeof text, "TLS: refused, %u handshakes already in progress", max_handshakes);
+    return result::failure(text);
+  }
   unsigned handshakes_in_progress() const noexcept { return handshakes_.load(std::memory_order_relaxed); }
   unsigned long refused_handshakes() const noexcept { return refused_handshakes_.load(std::memory_order_relaxed); }
 

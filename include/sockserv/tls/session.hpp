@@ -279,6 +279,19 @@ class session_core {
   pid_t configured_in_ = 0;
 };
 
+// The handshake's failures in words, the same under every policy.
+inline result handshake_failure(const session_core& session) noexcept {
+  char reason[120];
+  char text[160];
+  std::snprintf(text, sizeof text, "TLS handshake failed: %s", session.describe_failure(reason, sizeof reason));
+  return result::failure(text);
+}
+inline result handshake_timeout(int timeout_ms) noexcept {
+  char text[96];
+  std::snprintf(text, sizeof text, "TLS handshake failed: no progress within %d ms (stalled client)", timeout_ms);
+  return result::failure(text);
+}
+
 // A session with its record buffer: sizeof is the per-connection footprint.
 template <class Config = default_config>
 class session : public session_core {

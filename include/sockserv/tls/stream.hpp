@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // sockserv/tls/stream.hpp — tls_stream<Config>: the stream socket type whose
-// requests are TLS sessions, for basic_server under synchronous, threading
-// and forking:
+// requests are TLS sessions, for basic_server under synchronous, threading,
+// forking and event_loop:
 //
 //   using tls = sockserv::tls_stream<>;
 //   tls::context().load_pem_files("chain.pem", "key.pem");
@@ -21,6 +21,7 @@
 #include "../socket.hpp"
 #include "blocking.hpp"
 #include "context.hpp"
+#include "event.hpp"
 #include "session.hpp"
 
 #include <cerrno>
@@ -34,6 +35,10 @@ struct tls_stream {
   using request_type = connection;
   using config = Config;
   using context_type = tls::server_context<Config>;
+
+  // Under event_loop<> each connection slot holds one of these instead
+  // (the loop drives it by readiness; see tls/event.hpp).
+  using event_transport = tls::event_transport<Config>;
 
   // One session and the transport that drives it.
   struct receive_buffer {
@@ -77,11 +82,7 @@ struct tls_stream {
   static result start_request(connection& request) noexcept {
     tls::blocking_transport* transport = tls::blocking_transport::of(request);
     if (transport == nullptr) return result::failure("TLS: the connection has no TLS session (not from tls_stream)");
-    if (!context_.try_begin_handshake()) {
-      char text[96];
-      std::snprintf(text, sizeof text, "TLS: refused, %u handshakes already in progress", context_.max_handshakes);
-      return result::failure(text);
-    }
+    if (!context_.try_begin_handshake()) return context_.cap_refusal();
     result shaken = transport->handshake(request.fd, context_);
     context_.end_handshake();
     return shaken;
@@ -111,8 +112,9 @@ namespace tls {
 // The TLS session of a request served by tls_stream (who the client is:
 // peer_subject(), server_name(), alpn(), resumed()), or null for a plain one.
 inline session_core* session_of(const connection& request) noexcept {
-  blocking_transport* transport = blocking_transport::of(request);
-  return transport != nullptr ? &transport->session() : nullptr;
+  if (blocking_transport* transport = blocking_transport::of(request)) return &transport->session();
+  if (event_transport_core* transport = event_transport_core::of(request)) return &transport->session();
+  return nullptr;
 }
 }  // namespace tls
 
