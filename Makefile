@@ -79,7 +79,8 @@ CATCH_MAIN_FLAGS ?= -O0 -g0
 # that -include names, and read the copy as text when they cannot use it.
 TEST_PCH := $(BUILD)/pch/precompiled.hpp
 TEST_PCH_FILE := $(TEST_PCH).$(if $(findstring clang,$(shell $(CXX) --version 2>/dev/null)),pch,gch)
-TEST_CXXFLAGS = $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -Itests -include $(TEST_PCH)
+TEST_PCH_INCLUDE = -include $(TEST_PCH)
+TEST_CXXFLAGS = $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -Itests $(TEST_PCH_INCLUDE)
 
 # The flags a build directory was made with: when they change (another CXX,
 # CXXFLAGS='-fno-exceptions -fno-rtti', ...) everything in it is rebuilt,
@@ -173,6 +174,9 @@ $(TEST_PCH_FILE): tests/support/precompiled.hpp $(HEADERS) $(FLAGS_STAMP) | $(CA
 	@mkdir -p $(@D)
 	cp $< $(TEST_PCH)
 	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -Itests -x c++-header $(TEST_PCH) -o $@
+
+# This one configures sockserv (SOCKSERV_NO_EXCEPTIONS) before including it.
+$(BUILD)/tests/server_noexcept_test.o: TEST_PCH_INCLUDE =
 
 # Replays fuzz/regressions and the seeds through the fuzz targets' checks.
 $(BUILD)/tests/fuzz_regression_test.o: $(wildcard fuzz/*.hpp)
