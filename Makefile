@@ -135,7 +135,7 @@ PROCESS_TEST_OBJECTS := $(patsubst %,$(BUILD)/tests/%_test.o,forking daemon chil
 LOOP_TEST_OBJECTS := $(patsubst %,$(BUILD)/tests/%_test.o,event_loop event_loop_edges event_deadlines event_admission loop loop_deferred_work shared_loop connections timer post_queue poller slow_client)
 CORE_TEST_OBJECTS := $(filter-out $(PROCESS_TEST_OBJECTS) $(LOOP_TEST_OBJECTS),$(TEST_OBJECTS))
 TEST_SUPPORT  := $(wildcard tests/support/*.hpp)
-TEST_BINARIES := $(BUILD)/tests/process_tests $(BUILD)/tests/sockserv_tests $(BUILD)/tests/loop_tests $(if $(wildcard tests/allocation_test.cpp),$(BUILD)/tests/allocation_tests)
+TEST_BINARIES := $(if $(wildcard tests/allocation_test.cpp),$(BUILD)/tests/allocation_tests) $(BUILD)/tests/process_tests $(BUILD)/tests/loop_tests $(BUILD)/tests/sockserv_tests
 # The embedding test serves sockserv inside libuv's and GLib's main loops, so
 # it links them (Debian: libuv1-dev, libglib2.0-dev; .ci/run installs them)
 # in a binary of its own. Native builds only: cross toolchains lack them.
@@ -242,6 +242,18 @@ $(BINARY_RUNS): $(BUILD)/runs/%.log: $(BUILD)/tests/% FORCE
 $(SCRIPT_RUNS): $(BUILD)/runs/%.log: tests/% FORCE
 	@mkdir -p $(@D) && $(RUN_ENV) tests/run_one.sh $< >$@ 2>&1 || true
 $(filter %.py.log,$(SCRIPT_RUNS)): $(EXAMPLES)
+
+# make test builds in three waves, so that the longest runs overlap the
+# compiles: (1) the binaries that run longest (allocation_tests,
+# process_tests), (2) loop_tests and tls_tests, (3) the rest, the examples
+# and the consumer checks. Left to itself, make starts every compile before
+# the first link. Only for make test: make examples stays examples only.
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+TEST_WAVE_1 := $(filter %/allocation_tests %/process_tests,$(TEST_BINARIES))
+TEST_WAVE_2 := $(filter %/loop_tests %/tls_tests,$(TEST_BINARIES))
+$(LOOP_TEST_OBJECTS) $(TLS_TEST_OBJECTS): | $(TEST_WAVE_1)
+$(CORE_TEST_OBJECTS) $(BUILD)/tests/embedding_test.o $(EXAMPLES) $(CHECK_LOGS): | $(TEST_WAVE_1) $(TEST_WAVE_2)
+endif
 
 test: $(BINARY_RUNS) $(SCRIPT_RUNS) $(CHECK_LOGS) $(EXAMPLES)
 	$(TEST_REFUSAL)tests/run_all.sh $(BINARY_RUNS) $(SCRIPT_RUNS) $(CHECK_LOGS)
