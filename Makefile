@@ -110,17 +110,22 @@ EXAMPLES += $(EMBED_EXAMPLES:%=$(BUILD)/examples/%)
 
 # TLS (include/sockserv/tls.hpp, BearSSL): only the programs that include it
 # link -lbearssl. Built natively when Debian's libbearssl-dev is there; cross
-# toolchains skip it (TLS=no) unless they set TLS=yes themselves.
+# toolchains skip it (TLS=no) unless they set TOOLCHAIN_TLS=yes (the musl
+# ones link the architecture's libbearssl.a statically: static-musl.inc).
 TLS_EXAMPLES := $(BUILD)/examples/tls_echo
 ifdef TOOLCHAIN
-TLS ?= no
+TLS ?= $(or $(TOOLCHAIN_TLS),no)
 else
 TLS ?= $(if $(wildcard /usr/include/bearssl.h),yes,no)
 endif
 ifneq ($(TLS),yes)
 EXAMPLES := $(filter-out $(TLS_EXAMPLES),$(EXAMPLES))
 endif
-$(TLS_EXAMPLES): EXAMPLE_LIBS = -lbearssl
+$(TLS_EXAMPLES): EXAMPLE_LIBS = $(or $(TOOLCHAIN_TLS_LIBS),-lbearssl)
+$(TLS_EXAMPLES): ALL_CXXFLAGS += $(TOOLCHAIN_TLS_CXXFLAGS)
+$(TLS_EXAMPLES): $(filter %.o,$(TOOLCHAIN_TLS_LIBS))
+$(BUILD)/glibc_fortify_shim.o: toolchains/glibc_fortify_shim.cpp $(FLAGS_STAMP)
+	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
 
 # Every tests/*_test.cpp joins one Catch2 binary, except the allocation test,
 # which replaces malloc and operator new and so gets a binary of its own, and
@@ -163,7 +168,7 @@ examples: $(EXAMPLES)
 tests: $(TEST_BINARIES)
 
 $(BUILD)/examples/%: examples/%.cpp $(HEADERS) $(wildcard examples/common/*.hpp) $(FLAGS_STAMP) | $(BUILD)/examples
-	$(CXX) $(ALL_CXXFLAGS) $(TOOLCHAIN_STARTFILES) $< -o $@ $(ALL_LDFLAGS) $(EXAMPLE_LIBS)
+	$(CXX) $(ALL_CXXFLAGS) $(TOOLCHAIN_STARTFILES) $< $(EXAMPLE_LIBS) -o $@ $(ALL_LDFLAGS)
 
 $(EMBED_EXAMPLES:%=$(BUILD)/examples/%): $(BUILD)/examples/%: examples/%.cpp $(HEADERS) $(wildcard examples/common/*.hpp) | $(BUILD)/examples
 	$(CXX) $(ALL_CXXFLAGS) $(call pkg_cflags,$(EMBED_PACKAGE_$*)) $< -o $@ $(ALL_LDFLAGS) $(call pkg_libs,$(EMBED_PACKAGE_$*))

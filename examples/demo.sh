@@ -210,9 +210,10 @@ done
 
 # ---- TLS: tls_echo with a throwaway CA, talked to by openssl s_client ------
 # Built only when libbearssl-dev is installed; needs the openssl command.
+# A cross build's tls_echo (static musl, libbearssl.a) runs under $run.
 echo
 echo "=== tls_echo + openssl s_client"
-if [ ! -x "$bin/tls_echo" ] || ! command -v openssl >/dev/null 2>&1; then
+if [ ! -x "$servers/tls_echo" ] || ! command -v openssl >/dev/null 2>&1; then
   echo "-- tls_echo or openssl not available: skipped"
 else
   tls=$work/tls
@@ -226,7 +227,7 @@ else
         -days 1 -out "$tls/server.pem"
   } >"$tls/openssl.out" 2>&1 || fail "openssl could not make the demo certificates"
   : >"$work/tls_echo.out"
-  "$bin/tls_echo" --listen 127.0.0.1:0 --cert "$tls/server.pem" --key "$tls/server.key" >"$work/tls_echo.out" 2>&1 &
+  $run "$servers/tls_echo" --listen 127.0.0.1:0 --cert "$tls/server.pem" --key "$tls/server.key" >"$work/tls_echo.out" 2>&1 &
   server_pid=$!
   ticks=0
   until grep -q '^listening on ' "$work/tls_echo.out" || [ "$ticks" -gt $((limit * 20)) ]; do

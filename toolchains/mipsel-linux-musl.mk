@@ -4,9 +4,11 @@
 # examples run under qemu-mipsel (recipe: static-musl.inc):
 #   make TOOLCHAIN=mipsel-linux-musl examples      -> build/mipsel-linux-musl/examples/
 # Big-endian MIPS has no musl-dev in Debian: use mips-linux-gnu (glibc) there.
-TOOLCHAIN_PACKAGES := g++-mipsel-linux-gnu musl-dev:mipsel qemu-user
+TOOLCHAIN_PACKAGES := g++-mipsel-linux-gnu musl-dev:mipsel libbearssl-dev:mipsel qemu-user
 CXX                := mipsel-linux-gnu-g++
 musl_triple        := mipsel-linux-musl
+# Debian's directory for this architecture (BearSSL's libbearssl.a, for TLS).
+gnu_triple         := mipsel-linux-gnu
 TOOLCHAIN_RUN      := qemu-mipsel
 # make size fails when tcp_uppercase (static, stripped) is over this.
 SIZE_BUDGET        := 32768

@@ -78,6 +78,17 @@ template <class SocketType, class Request>
 result start_request(Request&, long) {
   return {};
 }
+// The state the server's get_request() accepts into: the socket type's
+// receive_buffer, unless the policy names its own (`accept_buffer`: the
+// event loop, whose slots hold the per-connection state).
+template <class Policy, class SocketType, class = void>
+struct accept_buffer_of {
+  using type = typename SocketType::receive_buffer;
+};
+template <class Policy, class SocketType>
+struct accept_buffer_of<Policy, SocketType, std::void_t<typename Policy::accept_buffer>> {
+  using type = typename Policy::accept_buffer;
+};
 }  // namespace detail
 
 template <class AddressFamily, class SocketType, class Handler, class Concurrency = synchronous,
@@ -275,8 +286,7 @@ class basic_server : public server_base,
 
   // Fetches one request: accepts a connection or receives one datagram.
   result get_request(request_type& request, socket_address& client_address) {
-    typename SocketType::receive_buffer& buffer = receive_buffer_;
-    return SocketType::get_request(socket.fd(), buffer, request, client_address);
+    return SocketType::get_request(socket.fd(), receive_buffer_, request, client_address);
   }
 
   // Access control: false refuses the request (it is shut down unhandled).
@@ -453,7 +463,7 @@ class basic_server : public server_base,
                             detail::capacity_recheck_ms<policy_mixin>(0));
   }
 
-  typename SocketType::receive_buffer receive_buffer_;
+  typename detail::accept_buffer_of<policy_mixin, SocketType>::type receive_buffer_;
 };
 
 }  // namespace sockserv

@@ -51,6 +51,10 @@ struct capped_config : quick_config {
   static constexpr unsigned max_handshakes = 1;
 };
 struct rsa_config : quick_config {};
+// Mutual TLS compiled out: no client-certificate validator in the session.
+struct server_only_config : quick_config {
+  static constexpr bool client_certificates = false;
+};
 struct alpn_config : quick_config {};
 
 template <class Tls>
@@ -110,6 +114,31 @@ TEST_CASE("tls: echo under synchronous, threading and forking, with close_notify
     tls_server<tls, sockserv::forking<4>> server;
     exchange(server);
   }
+  SECTION("synchronous, with mutual TLS compiled out of the Config") {
+    using server_only = sockserv::tls_stream<server_only_config>;
+    load_server<server_only>();
+    tls_server<server_only, sockserv::synchronous> server;
+    exchange(server);
+    CHECK(handler_log.wait_for(2).at(0) == "subject= sni=localhost alpn=- resumed=no");
+  }
+}
+
+TEST_CASE("tls: without client_certificates in the Config a session has no validator, and mutual TLS is refused",
+          "[tls]") {
+  using full = sockserv::tls::session<quick_config>;
+  using server_only = sockserv::tls::session<server_only_config>;
+  CHECK(sizeof(full) - sizeof(server_only) >= sizeof(sockserv::tls::client_verifier));
+  CHECK(sizeof(full) - sizeof(server_only) <= sizeof(sockserv::tls::client_verifier) + 16);  // padding
+  CHECK(sizeof(sockserv::tls::client_verifier) >= sizeof(br_x509_minimal_context));
+  if (sizeof(void*) == 8) {  // the README's x86_64 figures (bench/tls/footprint.cpp prints them)
+    CHECK(sizeof(full) == 41184);
+    CHECK(sizeof(server_only) == 37360);
+  }
+  using tls = sockserv::tls_stream<server_only_config>;
+  sockserv::result refused = tls::context().require_client_certificates(certificates::get().path("ca.pem").c_str());
+  CHECK_FALSE(refused);
+  CHECK(contains(refused.message(), "client_certificates = false"));
+  CHECK_FALSE(tls::context().requires_client_certificates());
 }
 
 TEST_CASE("tls: an RSA server key works as an EC one does", "[tls]") {

@@ -204,6 +204,9 @@ class event_loop<Poller, Capacity>::stream_mixin
  public:
   using request_type = typename SocketType::request_type;
   using wait_outcome = server_base::wait_outcome;
+  // What the server accepts into (server.hpp): each slot holds its own
+  // transport state, so the server needs none for connections.
+  using accept_buffer = typename detail::event_accept_buffer_of<SocketType>::type;
   static constexpr std::size_t connection_capacity = Capacity;
   static constexpr const char* poller_name = private_loop_type::poller_type::name;
 

@@ -27,6 +27,19 @@ struct event_transport_of<SocketType, std::void_t<typename SocketType::event_tra
   using type = typename SocketType::event_transport;
 };
 
+// What the server itself keeps for accepting under the event loop: the
+// socket type's receive_buffer, except for one with per-slot state, whose
+// blocking receive_buffer (a whole TLS session) would go unused there; it
+// names a smaller one, `SocketType::event_accept_buffer`.
+template <class SocketType, class = void>
+struct event_accept_buffer_of {
+  using type = typename SocketType::receive_buffer;
+};
+template <class SocketType>
+struct event_accept_buffer_of<SocketType, std::void_t<typename SocketType::event_transport>> {
+  using type = typename SocketType::event_accept_buffer;
+};
+
 // One transport state per connection slot. Empty (and, as a base, free)
 // for a plain socket type.
 template <class Transport, std::size_t Capacity>

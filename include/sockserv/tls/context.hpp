@@ -25,6 +25,10 @@ struct default_config {
   // DER bytes of the server's chain, and how many certificates it may have.
   static constexpr std::size_t chain_bytes = 8192;
   static constexpr std::size_t max_chain_certificates = 4;
+  // Mutual TLS: false leaves the client-certificate validator out of every
+  // session (about 3.7 KB per connection) and the client CAs out of the
+  // context; require_client_certificates() is then refused.
+  static constexpr bool client_certificates = true;
   // Client CA certificates (mutual TLS): their names and public keys.
   static constexpr std::size_t trust_anchor_bytes = 4096;
   static constexpr std::size_t max_trust_anchors = 4;
@@ -110,6 +114,8 @@ class server_context_core {
     return chain ? credentials_.load_key_file(key_path) : chain;
   }
   result require_client_certificates(const char* ca_path) noexcept {
+    if (!client_certificates_possible_)
+      return result::failure("client CA: this Config has client_certificates = false (no mutual TLS)");
     return credentials_.load_client_ca_file(ca_path);
   }
   bool requires_client_certificates() const noexcept { return credentials_.anchor_count() > 0; }
@@ -153,14 +159,18 @@ class server_context_core {
 
  protected:
   server_context_core(credentials_core& credentials, unsigned char* cache_store, std::size_t cache_bytes,
-                      unsigned handshakes, int timeout_ms) noexcept
-      : max_handshakes(handshakes), handshake_timeout_ms(timeout_ms), credentials_(credentials) {
+                      unsigned handshakes, int timeout_ms, bool client_certificates) noexcept
+      : max_handshakes(handshakes),
+        handshake_timeout_ms(timeout_ms),
+        credentials_(credentials),
+        client_certificates_possible_(client_certificates) {
     cache_enabled_ = cache_bytes > 0;
     if (cache_enabled_) cache_.attach(cache_store, cache_bytes);
   }
 
  private:
   credentials_core& credentials_;
+  bool client_certificates_possible_;
   detail::locked_session_cache cache_;
   bool cache_enabled_ = false;
   const char* const* alpn_names_ = nullptr;
@@ -174,12 +184,15 @@ template <class Config = default_config>
 class server_context : public server_context_core {
  public:
   using config = Config;
-  using credentials_type = tls::credentials<Config::chain_bytes, Config::max_chain_certificates,
-                                            Config::trust_anchor_bytes, Config::max_trust_anchors>;
+  // Without mutual TLS there is no room for client CAs either.
+  static constexpr bool client_certificates = Config::client_certificates;
+  using credentials_type =
+      tls::credentials<Config::chain_bytes, Config::max_chain_certificates,
+                       client_certificates ? Config::trust_anchor_bytes : 0, client_certificates ? Config::max_trust_anchors : 0>;
 
   server_context() noexcept
       : server_context_core(credentials_, cache_store_, sizeof cache_store_ - (Config::session_cache_entries == 0),
-                            Config::max_handshakes, Config::handshake_timeout_ms) {}
+                            Config::max_handshakes, Config::handshake_timeout_ms, client_certificates) {}
   server_context(const server_context&) = delete;
   server_context& operator=(const server_context&) = delete;
 

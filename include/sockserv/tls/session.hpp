@@ -44,6 +44,45 @@ namespace sockserv::tls {
 
 enum interest : unsigned { want_nothing = 0, want_read = 1, want_write = 2 };
 
+// What checking client certificates takes per connection (BearSSL's X.509
+// validator and the subject's attributes, about 3.7 KB): a session holds
+// one only when its Config has client_certificates (mutual TLS).
+struct client_verifier {
+  static constexpr std::size_t name_count = 4;
+  static constexpr std::size_t name_size = 64;
+  // DER OIDs with a length prefix, as br_name_element wants them.
+  static constexpr unsigned char oid_cn[] = {3, 0x55, 0x04, 0x03};
+  static constexpr unsigned char oid_ou[] = {3, 0x55, 0x04, 0x0B};
+  static constexpr unsigned char oid_o[] = {3, 0x55, 0x04, 0x0A};
+  static constexpr unsigned char oid_c[] = {3, 0x55, 0x04, 0x06};
+
+  br_x509_minimal_context x509{};
+  char name_text[name_count][name_size] = {};
+  br_name_element names[name_count] = {{oid_cn, name_text[0], name_size, 0},
+                                       {oid_ou, name_text[1], name_size, 0},
+                                       {oid_o, name_text[2], name_size, 0},
+                                       {oid_c, name_text[3], name_size, 0}};
+  char subject[name_count * (name_size + 4)] = {};
+
+  void reset() noexcept {
+    subject[0] = '\0';
+    for (br_name_element& element : names) element.status = 0;
+  }
+  // "CN=...,OU=...,O=...,C=..." from the attributes the validator found.
+  const char* build_subject() noexcept {
+    static const char* const labels[name_count] = {"CN", "OU", "O", "C"};
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < name_count; ++i) {
+      if (names[i].status != 1) continue;
+      int n = std::snprintf(subject + used, sizeof subject - used, "%s%s=%s", used > 0 ? "," : "", labels[i],
+                            name_text[i]);
+      if (n < 0 || static_cast<std::size_t>(n) >= sizeof subject - used) break;
+      used += static_cast<std::size_t>(n);
+    }
+    return subject;
+  }
+};
+
 class session_core {
  public:
   session_core(const session_core&) = delete;
@@ -55,15 +94,14 @@ class session_core {
   result start(server_context_core& context) noexcept {
     const pid_t pid = ::getpid();
     if (configured_for_ != &context || configured_in_ != pid) {
-      if (!configure(context)) return result::failure("TLS: no server certificate and key loaded");
+      if (result configured = configure(context); !configured) return configured;
       configured_for_ = &context;
       configured_in_ = pid;
     }
     engine_.resumed = false;
     truncated_ = false;
     handshake_done_ = false;
-    subject_[0] = '\0';
-    for (br_name_element& element : names_) element.status = 0;
+    if (verifier_ != nullptr) verifier_->reset();
     if (!br_ssl_server_reset(&engine_.server)) return failure("TLS: engine reset failed");
     return {};
   }
@@ -166,8 +204,8 @@ class session_core {
   // The verified client certificate's subject, "CN=...,OU=...,O=...,C=..."
   // (only the attributes present); empty without client certificates.
   const char* peer_subject() noexcept {
-    if (subject_[0] == '\0' && client_auth_) build_subject();
-    return subject_;
+    if (!client_auth_) return "";
+    return verifier_->subject[0] != '\0' ? verifier_->subject : verifier_->build_subject();
   }
   bool client_authenticated() noexcept { return client_auth_ && handshake_done() && peer_subject()[0] != '\0'; }
   // The name the client asked for (SNI), empty if it sent none.
@@ -182,8 +220,8 @@ class session_core {
   br_ssl_engine_context& engine() noexcept { return engine_.server.eng; }
 
  protected:
-  session_core(unsigned char* buffer, std::size_t size, bool full_duplex) noexcept
-      : buffer_(buffer), buffer_size_(size), full_duplex_(full_duplex) {}
+  session_core(unsigned char* buffer, std::size_t size, bool full_duplex, client_verifier* verifier) noexcept
+      : verifier_(verifier), buffer_(buffer), buffer_size_(size), full_duplex_(full_duplex) {}
   ~session_core() = default;
 
  private:
@@ -210,9 +248,12 @@ class session_core {
     return result::failure(text);
   }
 
-  bool configure(server_context_core& context) noexcept {
+  result configure(server_context_core& context) noexcept {
     const credentials_core& id = context.credentials();
-    if (!id.has_server_identity()) return false;
+    if (!id.has_server_identity()) return result::failure("TLS: no server certificate and key loaded");
+    client_auth_ = context.requires_client_certificates();
+    if (client_auth_ && verifier_ == nullptr)
+      return result::failure("TLS: client certificates are required, but this Config has client_certificates = false");
     br_ssl_server_context* server = &engine_.server;
     if (id.key_type() == BR_KEYTYPE_EC)
       br_ssl_server_init_full_ec(server, id.chain(), id.chain_length(), static_cast<unsigned>(id.issuer_key_type()),
@@ -227,48 +268,22 @@ class session_core {
                                        context.alpn_count());
       if (context.alpn_strict()) br_ssl_engine_add_flags(&server->eng, BR_OPT_FAIL_ON_ALPN_MISMATCH);
     }
-    client_auth_ = context.requires_client_certificates();
     if (client_auth_) {
-      br_x509_minimal_init_full(&x509_, id.anchors(), id.anchor_count());
-      br_x509_minimal_set_name_elements(&x509_, names_, name_count);
-      br_ssl_engine_set_x509(&server->eng, &x509_.vtable);
+      br_x509_minimal_context& x509 = verifier_->x509;
+      br_x509_minimal_init_full(&x509, id.anchors(), id.anchor_count());
+      br_x509_minimal_set_name_elements(&x509, verifier_->names, client_verifier::name_count);
+      br_ssl_engine_set_x509(&server->eng, &x509.vtable);
       // The client's CertificateVerify: the server profiles only sign.
       br_ssl_engine_set_default_rsavrfy(&server->eng);
       br_ssl_engine_set_default_ecdsa(&server->eng);
       br_ssl_server_set_trust_anchor_names_alt(server, id.anchors(), id.anchor_count());
     }
     if (const br_ssl_session_cache_class** cache = context.session_cache()) br_ssl_server_set_cache(server, cache);
-    return true;
+    return {};
   }
-
-  void build_subject() noexcept {
-    static const char* const labels[name_count] = {"CN", "OU", "O", "C"};
-    std::size_t used = 0;
-    for (std::size_t i = 0; i < name_count; ++i) {
-      if (names_[i].status != 1) continue;
-      int n = std::snprintf(subject_ + used, sizeof subject_ - used, "%s%s=%s", used > 0 ? "," : "", labels[i],
-                            name_text_[i]);
-      if (n < 0 || static_cast<std::size_t>(n) >= sizeof subject_ - used) break;
-      used += static_cast<std::size_t>(n);
-    }
-  }
-
-  static constexpr std::size_t name_count = 4;
-  static constexpr std::size_t name_size = 64;
-  // DER OIDs with a length prefix, as br_name_element wants them.
-  static constexpr unsigned char oid_cn[] = {3, 0x55, 0x04, 0x03};
-  static constexpr unsigned char oid_ou[] = {3, 0x55, 0x04, 0x0B};
-  static constexpr unsigned char oid_o[] = {3, 0x55, 0x04, 0x0A};
-  static constexpr unsigned char oid_c[] = {3, 0x55, 0x04, 0x06};
 
   detail::engine_state engine_{};
-  br_x509_minimal_context x509_{};
-  char name_text_[name_count][name_size] = {};
-  br_name_element names_[name_count] = {{oid_cn, name_text_[0], name_size, 0},
-                                        {oid_ou, name_text_[1], name_size, 0},
-                                        {oid_o, name_text_[2], name_size, 0},
-                                        {oid_c, name_text_[3], name_size, 0}};
-  char subject_[name_count * (name_size + 4)] = {};
+  client_verifier* verifier_;  // null: this Config has no mutual TLS
   unsigned char* buffer_;
   std::size_t buffer_size_;
   bool full_duplex_;
@@ -292,14 +307,30 @@ inline result handshake_timeout(int timeout_ms) noexcept {
   return result::failure(text);
 }
 
-// A session with its record buffer: sizeof is the per-connection footprint.
+namespace detail {
+// A session's client_verifier, or nothing when its Config does without.
+template <bool Present>
+struct verifier_storage {
+  client_verifier* verifier() noexcept { return &verifier_; }
+  client_verifier verifier_;
+};
+template <>
+struct verifier_storage<false> {
+  client_verifier* verifier() noexcept { return nullptr; }
+};
+}  // namespace detail
+
+// A session with its record buffer (and, for mutual TLS, its certificate
+// validator): sizeof is the per-connection footprint.
 template <class Config = default_config>
-class session : public session_core {
+class session : private detail::verifier_storage<Config::client_certificates>, public session_core {
   static_assert(Config::io_buffer_size >= 512, "a TLS record buffer below 512 bytes cannot hold a handshake");
+  using verifier_base = detail::verifier_storage<Config::client_certificates>;
 
  public:
   using config = Config;
-  session() noexcept : session_core(buffer_, Config::io_buffer_size, Config::full_duplex) {}
+  session() noexcept
+      : session_core(buffer_, Config::io_buffer_size, Config::full_duplex, verifier_base::verifier()) {}
 
  private:
   unsigned char buffer_[Config::io_buffer_size];

@@ -39,6 +39,8 @@ struct tls_stream {
   // Under event_loop<> each connection slot holds one of these instead
   // (the loop drives it by readiness; see tls/event.hpp).
   using event_transport = tls::event_transport<Config>;
+  // ...so the server accepts there without a session of its own.
+  using event_accept_buffer = stream::receive_buffer;
 
   // One session and the transport that drives it.
   struct receive_buffer {
@@ -69,6 +71,13 @@ struct tls_stream {
     result accepted = stream::get_request(listener, plain, request, client);
     if (accepted) request.transport = attach(storage);
     return accepted;
+  }
+  // Under event_loop<>: a plain accept; the slot's event_transport takes
+  // the connection over (event_transport_core::begin).
+  static result get_request(int listener, event_accept_buffer& plain, connection& request,
+                            socket_address& client) noexcept {
+    request.transport = nullptr;
+    return stream::get_request(listener, plain, request, client);
   }
 
   // A request handed to a worker thread: it uses that worker's session.
