@@ -28,6 +28,29 @@ struct deadline_echo : sockserv::stream_request_handler<> {
   }
 };
 
+// The same with the handler's own recv()/send() on request.fd (a byte at a
+// time, each line echoed): only the connection being shut down at the
+// deadline ends its loop, since every recv() gets its byte within 0.2 s.
+struct raw_deadline_echo : sockserv::stream_request_handler<> {
+  raw_deadline_echo() {
+    timeout = 2.0;
+    request_timeout = 0.5;
+  }
+  void handle() {
+    char line[256];
+    std::size_t length = 0;
+    for (;;) {
+      const ssize_t n = ::recv(request.fd, line + length, 1, 0);
+      if (n == -1 && errno == EINTR) continue;
+      if (n <= 0) return;  // end of input, or shut down at the deadline
+      if (line[length++] == '\n' || length == sizeof line) {
+        if (::send(request.fd, line, length, MSG_NOSIGNAL) != static_cast<ssize_t>(length)) return;
+        length = 0;
+      }
+    }
+  }
+};
+
 // Sends one byte every 0.2 s until the server ends the connection (or 6 s
 // pass); returns how long the server let it go on.
 double trickle_until_cut_off(const sockserv::socket_address& server) {
@@ -45,9 +68,10 @@ double trickle_until_cut_off(const sockserv::socket_address& server) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("request_timeout cuts off a trickling client while an honest one is served", "[slow]",
-                   sockserv::synchronous, sockserv::threading<2>, sockserv::forking<2>) {
-  using server_type = sockserv::basic_server<sockserv::inet4, sockserv::stream, deadline_echo, TestType>;
+// Both handlers, under every blocking policy.
+template <class Handler, class Policy>
+void check_trickler_cut_off() {
+  using server_type = sockserv::basic_server<sockserv::inet4, sockserv::stream, Handler, Policy>;
   auto server = listening<server_type>();
   serving_thread<server_type> serving(*server, 0.05);
   std::atomic<double> trickled{0};
@@ -66,4 +90,14 @@ TEMPLATE_TEST_CASE("request_timeout cuts off a trickling client while an honest 
   serving.stop();
   CHECK(server->graceful_close(2.0));  // every child reaped: its count is in
   CHECK(server->stats().timed_out == 1);  // the trickler's request only
+}
+
+TEMPLATE_TEST_CASE("request_timeout cuts off a trickling client while an honest one is served", "[slow]",
+                   sockserv::synchronous, sockserv::threading<2>, sockserv::forking<2>) {
+  check_trickler_cut_off<deadline_echo, TestType>();
+}
+
+TEMPLATE_TEST_CASE("request_timeout shuts the connection down under a handler's own recv() loop", "[slow]",
+                   sockserv::synchronous, sockserv::threading<2>, sockserv::forking<2>) {
+  check_trickler_cut_off<raw_deadline_echo, TestType>();
 }

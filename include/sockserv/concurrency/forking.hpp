@@ -13,6 +13,7 @@
 #include "../admission.hpp"
 #include "../detail/syscall.hpp"
 #include "../error.hpp"
+#include "../request_deadline.hpp"
 
 #include <cerrno>
 #include <cstddef>
@@ -132,14 +133,19 @@ struct forking {
       // (the parent counts them in its stats(); the child's are a copy).
       int status = 1;
       const unsigned long timed_out_before = server.stats().timed_out;
+      {
+        // request_timeout: this child's SIGALRM shuts the connection down.
+        detail::request_scope scope{server, detail::connection_fd_of(request),
+                                    detail::request_scope::enforcement::alarm_signal};
 #if SOCKSERV_EXCEPTIONS
-      try {
-        status = server.serve_request(request, client_address) ? 0 : 1;
-      } catch (...) {  // not a std::exception: request already shut down; exit 1
-      }
+        try {
+          status = server.serve_request(request, client_address) ? 0 : 1;
+        } catch (...) {  // not a std::exception: request already shut down; exit 1
+        }
 #else
-      status = server.serve_request(request, client_address) ? 0 : 1;
+        status = server.serve_request(request, client_address) ? 0 : 1;
 #endif
+      }
       if (server.stats().timed_out != timed_out_before) status |= 2;
       flush_stdout();  // what the handler printed; _exit() flushes nothing
       ::_exit(status);  // no atexit handlers, no destructors of the parent's objects
