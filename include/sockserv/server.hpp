@@ -58,14 +58,15 @@ template <class Mixin>
 bool policy_has_capacity(Mixin&, long) {
   return true;
 }
-// How soon such a policy looks again while it has none (-1: it wakes the
-// loop itself, see server_base::wait_for_request).
+// How soon such a policy looks again while it has none (-1, or no
+// capacity_recheck_ms(): it wakes the loop itself when capacity comes back,
+// see server_base::wait_for_request).
 template <class Mixin>
-constexpr auto capacity_recheck_ms(int) -> decltype(int{Mixin::capacity_recheck_ms}) {
-  return Mixin::capacity_recheck_ms;
+auto capacity_recheck_ms(const Mixin& policy, int) -> decltype(int{policy.capacity_recheck_ms()}) {
+  return policy.capacity_recheck_ms();
 }
 template <class Mixin>
-constexpr int capacity_recheck_ms(long) {
+int capacity_recheck_ms(const Mixin&, long) {
   return -1;
 }
 // A socket type may prepare a request on the thread (or process) that
@@ -458,7 +459,7 @@ class basic_server : public server_base,
     policy_mixin& policy = *this;
     // answer_when_busy: keep accepting, to answer those there is no room for.
     return wait_for_request(timeout_ms, watch_wakeup, answer_when_busy || detail::policy_has_capacity(policy, 0),
-                            detail::capacity_recheck_ms<policy_mixin>(0));
+                            detail::capacity_recheck_ms(policy, 0));
   }
 
   typename SocketType::receive_buffer receive_buffer_;

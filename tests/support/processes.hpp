@@ -41,9 +41,10 @@ inline std::size_t running_threads() {
   return count;
 }
 
-// Children of this process that have exited but were never waited for.
-inline std::size_t zombie_children() {
-  std::size_t zombies = 0;
+// Children of this process, zombies (exited but never waited for) or the
+// others (still running).
+inline std::size_t children_of_this_process(bool zombies) {
+  std::size_t found = 0;
   const long self = static_cast<long>(::getpid());
   DIR* proc = ::opendir("/proc");
   if (proc == nullptr) return 0;
@@ -58,14 +59,17 @@ inline std::size_t zombie_children() {
       char state = 0;
       long parent = 0;
       if (after_name != nullptr && std::sscanf(after_name + 1, " %c %ld", &state, &parent) == 2 &&
-          parent == self && state == 'Z')
-        ++zombies;
+          parent == self && (state == 'Z') == zombies)
+        ++found;
     }
     std::fclose(stat);
   }
   ::closedir(proc);
-  return zombies;
+  return found;
 }
+
+inline std::size_t zombie_children() { return children_of_this_process(true); }
+inline std::size_t live_children() { return children_of_this_process(false); }
 
 // Waits (at most `seconds`) until predicate() holds; false if it never did.
 template <class Predicate>

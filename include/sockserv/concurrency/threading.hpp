@@ -120,8 +120,8 @@ struct threading {
       detail::lock_guard hold(lock_);
       return idle_count_ > 0 || started_ < Workers;
     }
-    // A full pool is left by a worker's wake-up, not by polling again.
-    static constexpr int capacity_recheck_ms = -1;
+    // (A full pool is left by a worker's wake-up — notify_capacity() — not
+    // by polling again.)
 
     // Run by server_close() once the socket is closed.
     void wait_for_requests_in_flight() {
