@@ -1,10 +1,11 @@
 // A handler that closes request.fd itself (fclose(fdopen(request.fd))) under
-// every policy: its reply still reaches its own client, the number it freed
-// — and that another socket or file then got — is never written to, shut
-// down or closed by the server, and no descriptor leaks.
+// every blocking policy: its reply still reaches its own client, the number
+// it freed — and that another socket or file then got — is never written to,
+// shut down or closed by the server, and no descriptor leaks. (An event
+// handler's request.fd is the loop's own: see event_handler.hpp.)
 #include "support/client.hpp"
 #include "support/descriptors.hpp"
-#include "support/loops.hpp"
+#include "support/loops.hpp"  // descriptor_pair
 #include "support/processes.hpp"
 #include "support/serving_thread.hpp"
 
@@ -150,50 +151,4 @@ TEST_CASE("threading: a handler that closes request.fd never touches the connect
   }
   CHECK(open_descriptor_count() == before);
   shared = nullptr;
-}
-
-namespace {
-
-// Closes request.fd at the first message and puts /dev/null at its number;
-// the connection goes on: every message is echoed, through the loop's own
-// descriptor.
-struct closing_event_handler : sockserv::event_request_handler<sockserv::line_framing<>, 256, 256> {
-  void handle_message(std::string_view line) {
-    if (line == "close\n") {
-      const int number = request.fd;
-      const bool closed = close_through_stdio(number) == 0;
-      left_at_number = occupy_number(number);
-      (void)write(closed && left_at_number >= 0 ? "closed, number reused\n" : "not reused\n");
-      return;
-    }
-    (void)write(line);
-  }
-};
-
-}  // namespace
-
-TEST_CASE("event loop: a handler that closes request.fd keeps its connection, and its slot is freed",
-          "[ownership]") {
-  using server_type =
-      sockserv::basic_server<sockserv::inet4, sockserv::stream, closing_event_handler, sockserv::event_loop<>>;
-  left_at_number = -1;
-  const std::size_t before = open_descriptor_count();
-  auto server = listening<server_type>();
-  {
-    serving_thread<server_type> serving(*server, 0.05);
-    sockserv::file_descriptor client = connect_to(server->server_address);
-    send_all(client.fd(), "close\n");
-    CHECK(read_line(client.fd()) == "closed, number reused\n");
-    send_all(client.fd(), "still here\n");
-    CHECK(read_line(client.fd()) == "still here\n");  // epoll still watches the loop's descriptor
-    ::shutdown(client.fd(), SHUT_WR);
-    CHECK(read_until_eof(client.fd()).eof);
-    CHECK(eventually([&] { return server->active_connections() == 0; }, 5.0));
-    serving.stop();
-  }
-  const int kept = left_at_number.exchange(-1);
-  CHECK(is_character_device(kept));  // the loop neither sent to it nor closed it
-  if (kept >= 0) ::close(kept);
-  server.reset();  // with its loop's own descriptors
-  CHECK(open_descriptor_count() == before);
 }

@@ -28,7 +28,6 @@
 
 #include "../address.hpp"
 #include "../detail/hook.hpp"
-#include "../detail/lent_descriptor.hpp"
 #include "../detail/syscall.hpp"
 #include "../detail/text.hpp"
 #include "../error.hpp"
@@ -466,7 +465,6 @@ class event_loop<Poller, Capacity>::stream_mixin
     std::int64_t opened_ms = 0;
     std::int64_t last_activity_ms = 0;
     int fd = -1;  // -1: slot free
-    detail::lent_descriptor lent;  // the handler's request.fd (detail/lent_descriptor.hpp)
     unsigned char interest = 0;  // what the poller watches: 1 input, 2 output
     bool connecting = false;
     bool got_message = false;  // a complete message has been handed over
@@ -531,20 +529,13 @@ class event_loop<Poller, Capacity>::stream_mixin
   std::uint32_t open_slot(request_type& request, const socket_address& peer) {
     auto& server = this->server();
     detail::set_nonblocking(request.fd, true);
-    const std::uint32_t slot = free_[free_count_ - 1];
+    const std::uint32_t slot = free_[--free_count_];
     slot_state& s = slots_[slot];
-    if (s.lent.lend(request.fd) < 0) {
-      server.handle_error(request, peer, result::from_errno(errno, "event_loop: a descriptor for the handler (dup)").message());
-      server.shutdown_request(request);
-      return none;
-    }
-    --free_count_;
 #if SOCKSERV_EXCEPTIONS
     try {
       ::new (static_cast<void*>(storage_[slot])) Handler;
     } catch (...) {
       free_[free_count_++] = slot;
-      s.lent.reclaim();
       server.shutdown_request(request);
       throw;
     }
@@ -561,7 +552,6 @@ class event_loop<Poller, Capacity>::stream_mixin
     h.attach(*this, this->loop(), connection_id{slot, s.serial});
     h.overflow = overflow;
     h.begin_request(request, peer, server);
-    h.request.fd = s.lent.fd();
     s.deadline.bind(this->loop(), [this, slot] { on_deadline(slot); });
     result watched = s.watcher.start(this->loop(), request.fd, true, false,
                                      [this, slot](readiness r) { on_ready(slot, r); });
@@ -751,25 +741,20 @@ class event_loop<Poller, Capacity>::stream_mixin
     Handler& h = handler(slot);
     s.watcher.stop();
     s.deadline.cancel();
-    const int owned_fd = s.fd;
     s.fd = -1;
     per_address_.release(s.admitted);
     s.admitted = address_limiter<Capacity>::untracked;
     struct free_slot {  // runs even if finish() throws something not a std::exception
       stream_mixin& table;
       std::uint32_t slot;
-      int owned_fd;
       ~free_slot() {
         Handler& gone = table.handler(slot);
-        request_type owned = gone.request;  // the server's descriptor, not the handler's copy
-        owned.fd = owned_fd;
+        table.server().shutdown_request(gone.request);
         gone.~Handler();
-        table.slots_[slot].lent.reclaim();  // while owned_fd is still open
-        table.server().shutdown_request(owned);
         table.free_[table.free_count_++] = slot;
         if (table.server().fileno() >= 0) table.update_listener();
       }
-    } freeing{*this, slot, owned_fd};
+    } freeing{*this, slot};
     if (!run_finish) return;
     result finished;
 #if SOCKSERV_EXCEPTIONS

@@ -6,18 +6,20 @@
 // request.fd, "r+")) is the usual way. If request.fd were the number the
 // server goes on using, that number could be handed to another socket at
 // once (a worker's accept(), a socket the handler opens next), and then
-// wfile's buffered reply, the server's shutdown and close, and the event
-// loop's sends and poller calls would all reach someone else's connection.
+// wfile's buffered reply and the server's shutdown and close would reach
+// someone else's connection.
 //
-// So the server keeps the descriptor it accepted (rfile/wfile, cancels,
-// shutdown_request and the event loop use that one), and request.fd is a
-// duplicate lent to the handler for its lifetime. Whatever the handler does
+// So the server keeps the descriptor it accepted (rfile/wfile, cancels and
+// shutdown_request use that one), and request.fd is a duplicate lent to the
+// handler for its lifetime (synchronous, threading, forking: see
+// basic_server::finish_request; not the event loop, see event_handler.hpp). Whatever the handler does
 // with its copy, the server's number stays its own. When the handler is
 // gone the copy is closed only if its number still refers to the same
 // socket (same device and inode: while the server holds the original, no
 // other socket can have that inode); a number the handler closed, and that
 // may be someone else's by now, is left alone. The cost is a dup(), two
-// fstat()s and a close() per connection.
+// fstat()s and a close() per request, and the copy's descriptor while the
+// request runs.
 #pragma once
 
 #include "syscall.hpp"
