@@ -8,7 +8,7 @@
 // returns (end of input, EPIPE) and every later one fails at once. Who does
 // the shutting down depends on where the request runs:
 //   - synchronous and threading: one watchdog thread for the whole process,
-//     started when a request first arms a deadline (16 KiB of stack, every
+//     started when a request first arms a deadline (64 KiB of stack, every
 //     signal blocked). It sleeps on a condition variable until the earliest
 //     deadline; nothing polls.
 //   - forking: the request's child arms an interval timer (SIGALRM, ITIMER_REAL,
@@ -32,6 +32,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstddef>
 #include <cstdint>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -99,6 +100,11 @@ class request_scope {
     pid_t started_in = 0;  // the process whose thread this is (0: none yet)
     request_scope* armed = nullptr;  // intrusive list of armed scopes
   };
+  // glibc carves a thread's static TLS out of its stack: 16 KiB, enough for
+  // watch() itself, crashed a test binary with Catch2's TLS under qemu-arm.
+  // Untouched pages of it cost no memory.
+  static constexpr std::size_t watchdog_stack_size = 64 * 1024;
+
   static watchdog& the_watchdog() noexcept {
     static watchdog dog;  // constant-initialised, trivially destructible: no guard, no atexit
     return dog;
@@ -116,7 +122,7 @@ class request_scope {
       pthread_cond_init(&dog.changed, &attributes);
       pthread_condattr_destroy(&attributes);
       pthread_t thread;
-      running = start_library_thread(thread, &watch, &dog, 16384) == 0;
+      running = start_library_thread(thread, &watch, &dog, watchdog_stack_size) == 0;
       if (running) {
         pthread_detach(thread);
         dog.started_in = ::getpid();

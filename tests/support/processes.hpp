@@ -10,6 +10,9 @@
 #include <dirent.h>
 #include <string>
 #include <thread>
+#include <cerrno>
+#include <csignal>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace test_support {
@@ -70,6 +73,16 @@ inline std::size_t children_of_this_process(bool zombies) {
 
 inline std::size_t zombie_children() { return children_of_this_process(true); }
 inline std::size_t live_children() { return children_of_this_process(false); }
+
+// True once every child has exited and can be waited for (none is reaped
+// here: WNOWAIT). A zombie in /proc is not always waitable yet: under
+// qemu-user the child's other threads may still be exiting.
+inline bool children_all_waitable() {
+  if (live_children() != 0) return false;
+  siginfo_t info{};
+  if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == -1) return errno == ECHILD;  // none left
+  return zombie_children() == 0 || info.si_pid != 0;
+}
 
 // Waits (at most `seconds`) until predicate() holds; false if it never did.
 template <class Predicate>
