@@ -158,8 +158,8 @@ struct one_line_echo : sockserv::stream_request_handler<256> {
   void handle() {
     std::string_view line = rfile.readline();
     if (!line.empty() && line.back() == '\n') {
+      ++seen->served;  // before the reply: once the client has it, the count is in
       wfile.write(line);
-      ++seen->served;
     } else if (rfile.timed_out()) {
       ++seen->timed_out;
     }

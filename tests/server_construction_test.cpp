@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <optional>
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -170,6 +171,35 @@ TEST_CASE("bind_and_activate = false: the caller sets options, then binds and ac
   REQUIRE(activated.ok());
   CHECK(socket_option(server.fileno(), SOL_SOCKET, SO_ACCEPTCONN) == 1);
   CHECK(serve_one_stream(server, "late bind\n") == "late bind\n");
+}
+
+// README: constructed with bind_and_activate = false, the server binds only
+// when server_bind() and server_activate() are called, and they return
+// results and never throw — with exceptions enabled too (this file's mode).
+TEST_CASE("with exceptions, bind_and_activate = false defers the failure to server_bind()'s result, unthrown",
+          "[server][construction]") {
+  static_assert(SOCKSERV_EXCEPTIONS == 1, "this file tests the exceptions mode");
+  tcp_echo occupant({"127.0.0.1", 0});
+  const std::uint16_t port = occupant.server_address.port();
+  const std::size_t before = open_descriptor_count();
+  {
+    std::optional<tcp_echo> server;
+    CHECK_NOTHROW(server.emplace(sockserv::inet_endpoint{"127.0.0.1", port}, false));  // a busy port: not bound yet
+    REQUIRE(server.has_value());
+    CHECK(*server);  // the socket is made; nothing has failed yet
+    server->allow_reuse_address = true;
+    sockserv::result bound;
+    CHECK_NOTHROW(bound = server->server_bind());
+    CHECK(bound.code() == EADDRINUSE);
+    CHECK_THAT(bound.message(), Contains("bind 127.0.0.1:" + std::to_string(port)));
+    server->server_close();
+    sockserv::result activated;
+    CHECK_NOTHROW(activated = server->server_activate());  // on a closed server: a failed result too
+    CHECK_FALSE(activated);
+  }
+  CHECK(open_descriptor_count() == before);
+  // What still throws with false: what the constructor itself does (parsing the address, socket()).
+  CHECK_THROWS_AS(tcp_echo({"not-an-ip", 0}, false), sockserv::socket_error);
 }
 
 TEST_CASE("without allow_reuse_address the option stays off", "[server][construction]") {

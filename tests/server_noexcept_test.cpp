@@ -94,3 +94,25 @@ TEST_CASE("without exceptions a good server works and its error() is ok", "[serv
   REQUIRE(server.handle_request().ok());
   CHECK(read_until_eof(client.fd()).data == "plain\n");
 }
+
+TEST_CASE("without exceptions, bind_and_activate = false defers the failure to server_bind()'s result",
+          "[server][construction][noexcept]") {
+  sockserv::tcp_server<echo_line> occupant({"127.0.0.1", 0});
+  REQUIRE(occupant);
+  const std::uint16_t port = occupant.server_address.port();
+  const std::size_t before = open_descriptor_count();
+  {
+    sockserv::tcp_server<echo_line> server({"127.0.0.1", port}, false);
+    CHECK(server);  // the socket is made; nothing has failed yet
+    server.allow_reuse_address = true;
+    sockserv::result bound = server.server_bind();
+    CHECK(bound.code() == EADDRINUSE);
+    CHECK_THAT(bound.message(), Contains("bind 127.0.0.1:" + std::to_string(port)));
+    server.server_close();
+    CHECK_FALSE(server.server_activate());
+  }
+  CHECK(open_descriptor_count() == before);
+  sockserv::tcp_server<echo_line> unparsed({"not-an-ip", 0}, false);  // no exception: error() tells
+  CHECK_FALSE(unparsed);
+  CHECK_THAT(unparsed.error().message(), Contains("not-an-ip"));
+}

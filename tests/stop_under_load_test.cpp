@@ -3,6 +3,7 @@
 // handler too; graceful_close() and the destructor keep their deadlines;
 // restarts never lose a shutdown(); forked children drop the listener.
 #include "support/client.hpp"
+#include "support/idle_clients.hpp"
 #include "support/processes.hpp"
 #include "support/serving_thread.hpp"
 
@@ -16,6 +17,7 @@
 #include <memory>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <vector>
 
@@ -23,22 +25,6 @@ using namespace test_support;
 using namespace std::chrono_literals;
 
 namespace {
-
-// Says "ready\n" as soon as it runs, then waits for a line that an idle
-// client never sends (returns at end of input or when cancelled).
-struct idle_handler : sockserv::stream_request_handler<> {
-  void handle() {
-    wfile.write("ready\n");
-    wfile.write(rfile.readline());
-  }
-};
-
-// Occupies one worker or child: connects and waits until its request runs.
-sockserv::file_descriptor occupy(const sockserv::socket_address& server) {
-  sockserv::file_descriptor client = connect_to(server);
-  REQUIRE(read_line(client.fd()) == "ready\n");
-  return client;
-}
 
 // Connections waiting in a TCP listener's accept queue (Linux reports it
 // as tcpi_unacked for a listening socket).
@@ -189,12 +175,26 @@ TEST_CASE("shutdown() from another thread stops each run of a serve_forever rest
 }
 
 namespace {
-int inherited_listener = -1;
-int inherited_wakeup = -1;
+// The parent's listener and wake-up pipe, by number and by identity: in the
+// child a freed number may hold something else by now (the handler's own
+// descriptor of its connection, say).
+struct inherited_descriptor {
+  int fd = -1;
+  struct stat identity {};
+  void note(int number) {
+    fd = number;
+    REQUIRE(::fstat(number, &identity) == 0);
+  }
+  bool still_open() const {
+    struct stat now {};
+    return ::fstat(fd, &now) == 0 && now.st_dev == identity.st_dev && now.st_ino == identity.st_ino;
+  }
+};
+inherited_descriptor inherited_listener, inherited_wakeup;
 struct descriptor_report_handler : sockserv::stream_request_handler<> {
   void handle() {
-    const bool listener_open = ::fcntl(inherited_listener, F_GETFD) != -1;
-    const bool wakeup_open = ::fcntl(inherited_wakeup, F_GETFD) != -1;
+    const bool listener_open = inherited_listener.still_open();
+    const bool wakeup_open = inherited_wakeup.still_open();
     wfile.write(listener_open ? "listener open\n" : "listener closed\n");
     wfile.write(wakeup_open ? "wakeup open\n" : "wakeup closed\n");
   }
@@ -205,8 +205,8 @@ TEST_CASE("forking: a request child closes the listening socket and the wake-up 
   using server_type =
       sockserv::basic_server<sockserv::inet4, sockserv::stream, descriptor_report_handler, sockserv::forking<2>>;
   auto server = listening<server_type>();
-  inherited_listener = server->fileno();
-  inherited_wakeup = server->wakeup_fd();
+  inherited_listener.note(server->fileno());
+  inherited_wakeup.note(server->wakeup_fd());
   serving_thread<server_type> serving(*server, 30.0);
   sockserv::file_descriptor client = connect_to(server->server_address);
   read_outcome reply = read_until_eof(client.fd());

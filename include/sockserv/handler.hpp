@@ -10,6 +10,7 @@
 
 #include "address.hpp"
 #include "io.hpp"
+#include "request_deadline.hpp"
 #include "server_base.hpp"
 #include "socket.hpp"
 
@@ -68,9 +69,10 @@ class stream_request_handler : public base_request_handler<connection> {
   std::optional<double> timeout;
   // Seconds the whole request may take from setup(), however slowly the
   // client trickles: rfile and wfile fail with ETIMEDOUT after that (reads
-  // end with rfile.timed_out() true), and the request then ends as usual.
-  // Unset = no limit (Python's behaviour). Covers I/O through rfile and
-  // wfile, not calls a handler makes on request.fd itself.
+  // end with rfile.timed_out() true), and the connection is shut down both
+  // ways, so that the handler's own recv()/send() on request.fd return too
+  // (see request_deadline.hpp); the request then ends as usual.
+  // Unset = no limit (Python's behaviour).
   std::optional<double> request_timeout;
   bool disable_nagle_algorithm = false;
 
@@ -86,6 +88,7 @@ class stream_request_handler : public base_request_handler<connection> {
       const std::int64_t deadline = limit_ms < 0 ? 0 : detail::monotonic_ms() + (limit_ms == 0 ? 1 : limit_ms);
       rfile.set_deadline(deadline);
       wfile.set_deadline(deadline);
+      if (deadline != 0) detail::request_scope::arm_current(deadline);
     }
     if (timeout) {
       timeval limit = to_timeval(*timeout);
@@ -105,7 +108,7 @@ class stream_request_handler : public base_request_handler<connection> {
   void finish() noexcept {
     wfile.flush();
     if (server != nullptr && (rfile.error() == ETIMEDOUT || wfile.error() == ETIMEDOUT))
-      server->count(server_event::timed_out);
+      detail::request_scope::note_timed_out(*server);
   }
 
  private:

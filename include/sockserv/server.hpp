@@ -20,6 +20,7 @@
 #include "concurrency/synchronous.hpp"
 #include "detail/error_report.hpp"
 #include "detail/hook.hpp"
+#include "detail/lent_descriptor.hpp"
 #include "error.hpp"
 #include "handler.hpp"
 #include "server_base.hpp"
@@ -57,14 +58,15 @@ template <class Mixin>
 bool policy_has_capacity(Mixin&, long) {
   return true;
 }
-// How soon such a policy looks again while it has none (-1: it wakes the
-// loop itself, see server_base::wait_for_request).
+// How soon such a policy looks again while it has none (-1, or no
+// capacity_recheck_ms(): it wakes the loop itself when capacity comes back,
+// see server_base::wait_for_request).
 template <class Mixin>
-constexpr auto capacity_recheck_ms(int) -> decltype(int{Mixin::capacity_recheck_ms}) {
-  return Mixin::capacity_recheck_ms;
+auto capacity_recheck_ms(const Mixin& policy, int) -> decltype(int{policy.capacity_recheck_ms()}) {
+  return policy.capacity_recheck_ms();
 }
 template <class Mixin>
-constexpr int capacity_recheck_ms(long) {
+int capacity_recheck_ms(const Mixin&, long) {
   return -1;
 }
 // A socket type may prepare a request on the thread (or process) that
@@ -298,8 +300,15 @@ class basic_server : public server_base,
   result finish_request(request_type& request, const socket_address& client_address) {
     result started = detail::start_request<SocketType>(request, 0);
     if (!started) return started;
+    // request.fd is the handler's own copy, outliving the handler; the
+    // server keeps its number (see detail/lent_descriptor.hpp).
+    detail::lent_descriptor lent;
+    if constexpr (SocketType::type == SOCK_STREAM)
+      if (request.fd >= 0 && lent.lend(request.fd) < 0)
+        return result::from_errno(errno, "a descriptor for the handler (dup)");
     Handler handler;
     handler.begin_request(request, client_address, *this);
+    if constexpr (SocketType::type == SOCK_STREAM) handler.request.fd = lent.fd();
     result outcome = detail::call_hook([&] { return handler.setup(); });
     if (!outcome) return outcome;
 #if SOCKSERV_EXCEPTIONS
@@ -460,7 +469,7 @@ class basic_server : public server_base,
     policy_mixin& policy = *this;
     // answer_when_busy: keep accepting, to answer those there is no room for.
     return wait_for_request(timeout_ms, watch_wakeup, answer_when_busy || detail::policy_has_capacity(policy, 0),
-                            detail::capacity_recheck_ms<policy_mixin>(0));
+                            detail::capacity_recheck_ms(policy, 0));
   }
 
   typename detail::accept_buffer_of<policy_mixin, SocketType>::type receive_buffer_;

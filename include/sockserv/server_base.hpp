@@ -180,6 +180,9 @@ class server_base {
   // the pipe fires).
   void drain_wakeup() const noexcept { wakeup_.drain(); }
   int wakeup_fd() const noexcept { return wakeup_.read_fd(); }
+  // Its writing end, for a signal handler to wake the loop with (forking's
+  // SIGCHLD: detail/child_exit_wakeup.hpp).
+  int wakeup_write_fd() const noexcept { return wakeup_.write_fd(); }
 
   // Set by loop.add(server): while a shared loop serves this server, its
   // shutdown() and request_shutdown() stop that loop.

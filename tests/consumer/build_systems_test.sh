@@ -95,6 +95,10 @@ FetchContent_MakeAvailable(sockserv)"
       cmake_build_and_run "$work/build" -DCMAKE_CXX_COMPILER="$cxx"
     ;;
   cmake-toolchain)
+    # The toolchain file brings the target's flags. The host's CXXFLAGS and
+    # LDFLAGS (make ubsan/asan export -fsanitize=...) are not for a static
+    # musl target, and CMake would take them from the environment.
+    unset CXXFLAGS LDFLAGS
     cmake_project "add_subdirectory(\"$repo\" sockserv)"
     for target in x86_64-linux-musl mipsel-linux-musl; do
       have_target $target || continue

@@ -61,13 +61,28 @@ inline sockserv::file_descriptor open_client_socket(int family, int type) {
   return owned;
 }
 
+// A connect() that a signal interrupts goes on in the background (under
+// qemu-user that happens often): wait until the socket is writable — through
+// further signals — and take its outcome from SO_ERROR.
 inline int connect_retrying_eintr(int fd, const sockserv::socket_address& to) {
   int rc = ::connect(fd, to.data(), to.size());
-  if (rc == -1 && errno == EINTR) {  // the connection completes in the background
+  if (rc == 0 || errno != EINTR) return rc;
+  deadline until(io_timeout_ms);
+  for (;;) {
     pollfd ready{fd, POLLOUT, 0};
-    if (::poll(&ready, 1, io_timeout_ms) == 1) rc = 0;
+    rc = ::poll(&ready, 1, until.remaining_ms());
+    if (rc == 1) break;
+    if (rc == 0) {
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    if (errno != EINTR) return -1;
   }
-  return rc;
+  int failure = 0;
+  socklen_t length = sizeof failure;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &failure, &length) == -1) return -1;
+  errno = failure;
+  return failure == 0 ? 0 : -1;
 }
 
 // A connected stream client. Succeeds as soon as the server listens: the
@@ -75,7 +90,8 @@ inline int connect_retrying_eintr(int fd, const sockserv::socket_address& to) {
 inline sockserv::file_descriptor connect_to(const sockserv::socket_address& server) {
   sockserv::file_descriptor client = open_client_socket(server.family(), SOCK_STREAM);
   int rc = connect_retrying_eintr(client.fd(), server);
-  INFO("connect to " << server.to_string().c_str() << ": " << std::strerror(errno));
+  const int failure = errno;  // before to_string(), which may change errno
+  INFO("connect to " << server.to_string().c_str() << ": " << std::strerror(failure));
   REQUIRE(rc == 0);
   return client;
 }

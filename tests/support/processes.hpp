@@ -10,6 +10,9 @@
 #include <dirent.h>
 #include <string>
 #include <thread>
+#include <cerrno>
+#include <csignal>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace test_support {
@@ -41,9 +44,10 @@ inline std::size_t running_threads() {
   return count;
 }
 
-// Children of this process that have exited but were never waited for.
-inline std::size_t zombie_children() {
-  std::size_t zombies = 0;
+// Children of this process, zombies (exited but never waited for) or the
+// others (still running).
+inline std::size_t children_of_this_process(bool zombies) {
+  std::size_t found = 0;
   const long self = static_cast<long>(::getpid());
   DIR* proc = ::opendir("/proc");
   if (proc == nullptr) return 0;
@@ -58,13 +62,26 @@ inline std::size_t zombie_children() {
       char state = 0;
       long parent = 0;
       if (after_name != nullptr && std::sscanf(after_name + 1, " %c %ld", &state, &parent) == 2 &&
-          parent == self && state == 'Z')
-        ++zombies;
+          parent == self && (state == 'Z') == zombies)
+        ++found;
     }
     std::fclose(stat);
   }
   ::closedir(proc);
-  return zombies;
+  return found;
+}
+
+inline std::size_t zombie_children() { return children_of_this_process(true); }
+inline std::size_t live_children() { return children_of_this_process(false); }
+
+// True once every child has exited and can be waited for (none is reaped
+// here: WNOWAIT). A zombie in /proc is not always waitable yet: under
+// qemu-user the child's other threads may still be exiting.
+inline bool children_all_waitable() {
+  if (live_children() != 0) return false;
+  siginfo_t info{};
+  if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == -1) return errno == ECHILD;  // none left
+  return zombie_children() == 0 || info.si_pid != 0;
 }
 
 // Waits (at most `seconds`) until predicate() holds; false if it never did.

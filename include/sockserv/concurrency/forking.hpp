@@ -11,14 +11,17 @@
 
 #include "../address.hpp"
 #include "../admission.hpp"
+#include "../detail/child_exit_wakeup.hpp"
 #include "../detail/syscall.hpp"
 #include "../error.hpp"
+#include "../request_deadline.hpp"
 
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <csignal>
 #include <cstdio>
+#include <poll.h>
 #ifdef __linux__
 #include <stdio_ext.h>  // __fpending
 #endif
@@ -55,19 +58,29 @@ struct forking {
     }
 
     // Whether a request fetched now can be forked at once. The serving
-    // loop watches the listener only while it can; with the table full it
-    // reaps again every capacity_recheck_ms (there is no descriptor to
-    // wait on for "one of these pids exited"), and shutdown() still wakes
-    // it at once.
+    // loop watches the listener only while it can. With the table full,
+    // every SIGCHLD writes to the server's wake-up pipe (subscribed before
+    // reaping, so no exit goes unseen), and the loop's one wait on that
+    // pipe ends when a child exits or shutdown() is called — no polling.
     bool has_capacity() {
-      if (count_ >= limit()) reap_exited(false);
-      return count_ < limit();
+      if (count_ >= limit()) {
+        (void)child_exited_.subscribe(static_cast<Server&>(*this).wakeup_write_fd());
+        reap_exited(false);
+      }
+      const bool room = count_ < limit();
+      if (room) child_exited_.unsubscribe();
+      return room;
     }
-    static constexpr int capacity_recheck_ms = 10;
+    // Only if SIGCHLD could not be routed to the pipe (every routing slot
+    // taken by other waiting servers) does the loop look again by itself.
+    int capacity_recheck_ms() const noexcept { return child_exited_.subscribed() ? -1 : 10; }
 
     void process_request(request_type& request, const socket_address& client_address) {
       auto& server = static_cast<Server&>(*this).self();
       wait_for_room();
+      // A child that has exited but is not reaped yet is not in flight:
+      // before a count that would be a new peak, reap.
+      if (count_ + 1 > peak_in_flight_) reap_exited(false);
       int admitted = address_limiter<MaxChildren>::untracked;
       if (!server.admit(per_address_, client_address, admitted)) {  // over max_connections_per_address
         server.shutdown_request(request);
@@ -91,6 +104,7 @@ struct forking {
       }
       address_slots_[count_] = admitted;
       children_[count_++] = pid;
+      if (count_ > peak_in_flight_) peak_in_flight_ = count_;
       server.note_in_flight(count_);
       server.close_request(request);  // the child's copy stays open
     }
@@ -98,16 +112,15 @@ struct forking {
     // graceful_close(): children get until the deadline to exit; those
     // still running then are killed (SIGKILL: a child inherits the
     // application's SIGTERM handler, which may not end it) and reaped.
-    // There is no waitpid() with a timeout, so this checks every 10 ms —
-    // only while stopping.
+    // Each exit wakes the wait (SIGCHLD, as with a full table).
     bool drain_requests(std::int64_t deadline_ms) {
-      for (;;) {
-        reap_exited(false);
-        if (count_ == 0) return true;
+      while (count_ > 0) {
         const std::int64_t left = deadline_ms - detail::monotonic_ms();
         if (left <= 0) break;
-        detail::sleep_ms(left < 10 ? static_cast<int>(left) : 10);
+        wait_for_child_exit(left);
       }
+      child_exited_.unsubscribe();
+      if (count_ == 0) return true;
       for (std::size_t i = 0; i < count_; ++i) ::kill(children_[i], SIGKILL);
       reap_exited(true);
       return false;
@@ -132,14 +145,19 @@ struct forking {
       // (the parent counts them in its stats(); the child's are a copy).
       int status = 1;
       const unsigned long timed_out_before = server.stats().timed_out;
+      {
+        // request_timeout: this child's SIGALRM shuts the connection down.
+        detail::request_scope scope{server, detail::connection_fd_of(request),
+                                    detail::request_scope::enforcement::alarm_signal};
 #if SOCKSERV_EXCEPTIONS
-      try {
-        status = server.serve_request(request, client_address) ? 0 : 1;
-      } catch (...) {  // not a std::exception: request already shut down; exit 1
-      }
+        try {
+          status = server.serve_request(request, client_address) ? 0 : 1;
+        } catch (...) {  // not a std::exception: request already shut down; exit 1
+        }
 #else
-      status = server.serve_request(request, client_address) ? 0 : 1;
+        status = server.serve_request(request, client_address) ? 0 : 1;
 #endif
+      }
       if (server.stats().timed_out != timed_out_before) status |= 2;
       flush_stdout();  // what the handler printed; _exit() flushes nothing
       ::_exit(status);  // no atexit handlers, no destructors of the parent's objects
@@ -190,10 +208,23 @@ struct forking {
     // for our oldest). Reached by a process_request() the serving loop did
     // not gate on has_capacity() (serve_connection).
     void wait_for_room() {
-      while (count_ > 0 && count_ >= limit()) {
-        reap_exited(false);
-        if (count_ >= limit()) detail::sleep_ms(capacity_recheck_ms);
-      }
+      while (!has_capacity()) wait_for_child_exit(-1);
+    }
+
+    // Reaps; if none of ours has exited, waits (at most timeout_ms, -1:
+    // no limit) on the wake-up pipe for the next SIGCHLD — or anything
+    // else that wakes the server — then reaps again.
+    void wait_for_child_exit(std::int64_t timeout_ms) {
+      auto& server = static_cast<Server&>(*this);
+      const bool woken = child_exited_.subscribe(server.wakeup_write_fd());
+      const std::size_t before = count_;
+      reap_exited(false);
+      if (count_ < before || count_ == 0) return;
+      const int limit_ms = timeout_ms < 0 ? -1 : static_cast<int>(timeout_ms > 2147483000 ? 2147483000 : timeout_ms);
+      const int wait_ms = woken ? limit_ms : (limit_ms < 0 || limit_ms > 10 ? 10 : limit_ms);
+      pollfd pipe{server.wakeup_fd(), POLLIN, 0};
+      if (detail::poll_until(&pipe, 1, wait_ms) > 0) server.drain_wakeup();
+      reap_exited(false);
     }
 
     void forget(std::size_t index) noexcept {
@@ -207,6 +238,8 @@ struct forking {
     int address_slots_[MaxChildren] = {};  // each child's entry in per_address_
     address_limiter<MaxChildren> per_address_;
     std::size_t count_ = 0;
+    std::size_t peak_in_flight_ = 0;  // the most children alive at once so far
+    detail::child_exit_wakeup child_exited_;  // subscribed while waiting for a child to exit
   };
 };
 

@@ -18,6 +18,7 @@
 #pragma once
 
 #include "../address.hpp"
+#include "../request_deadline.hpp"
 
 #include <cstdint>
 
@@ -36,6 +37,7 @@ struct synchronous {
     void process_request(request_type& request, const socket_address& client_address) {
       auto& server = static_cast<Server&>(*this).self();
       server.note_in_flight(1);
+      detail::request_scope scope{server, detail::connection_fd_of(request)};
       server.serve_request(request, client_address);
     }
     void service_actions() {}

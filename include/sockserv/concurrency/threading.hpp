@@ -16,6 +16,7 @@
 #include "../detail/pthread.hpp"
 #include "../detail/syscall.hpp"
 #include "../error.hpp"
+#include "../request_deadline.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -119,8 +120,8 @@ struct threading {
       detail::lock_guard hold(lock_);
       return idle_count_ > 0 || started_ < Workers;
     }
-    // A full pool is left by a worker's wake-up, not by polling again.
-    static constexpr int capacity_recheck_ms = -1;
+    // (A full pool is left by a worker's wake-up — notify_capacity() — not
+    // by polling again.)
 
     // Run by server_close() once the socket is closed.
     void wait_for_requests_in_flight() {
@@ -206,26 +207,8 @@ struct threading {
       }
     }
 
-    // Workers block every signal, so that SIGINT/SIGTERM handlers run on
-    // the application's threads (the ones that call request_shutdown()) —
-    // except the faults a thread raises itself: blocked, those would kill
-    // the process without running the application's crash handler.
     static int start_thread(worker& w) noexcept {
-      pthread_attr_t attributes;
-      pthread_attr_init(&attributes);
-      const long minimum = PTHREAD_STACK_MIN;  // a sysconf() call on newer glibc
-      const std::size_t floor = minimum > 0 ? static_cast<std::size_t>(minimum) : 16384;
-      std::size_t stack = StackSize < floor ? floor : StackSize;
-      pthread_attr_setstacksize(&attributes, stack);
-      sigset_t all, previous;
-      sigfillset(&all);
-      const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
-      for (int fault : faults) sigdelset(&all, fault);
-      pthread_sigmask(SIG_SETMASK, &all, &previous);
-      int rc = pthread_create(&w.thread, &attributes, &worker_main, &w);
-      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-      pthread_attr_destroy(&attributes);
-      return rc;
+      return detail::start_library_thread(w.thread, &worker_main, &w, StackSize);
     }
 
     static void* worker_main(void* argument) {
@@ -242,7 +225,10 @@ struct threading {
         while (!w.has_work && !stopping_) w.wake.wait(lock_);
         if (!w.has_work) break;
         lock_.unlock();
-        run_request(server, w);
+        {
+          detail::request_scope scope{server, detail::connection_fd_of(w.request)};  // its request_timeout
+          run_request(server, w);
+        }
         lock_.lock();
         detail::close_descriptor(w.cancel_handle);  // under the lock: a cancel never meets a reused number
         w.cancel_handle = -1;

@@ -5,7 +5,10 @@
 #pragma once
 
 #include <cerrno>
+#include <climits>
+#include <cstddef>
 #include <cstdint>
+#include <csignal>
 #include <ctime>
 #include <pthread.h>
 
@@ -64,5 +67,29 @@ class condition {
  private:
   pthread_cond_t handle_;
 };
+
+// Starts a thread of the library's own (a pool worker, the deadline
+// watchdog) with a stack of at least `stack_size` bytes. It blocks every
+// signal, so that SIGINT/SIGTERM handlers run on the application's threads
+// (the ones that call request_shutdown()) — except the faults a thread
+// raises itself: blocked, those would kill the process without running the
+// application's crash handler. Returns pthread_create's error (0: started).
+inline int start_library_thread(pthread_t& thread, void* (*run)(void*), void* argument,
+                                std::size_t stack_size) noexcept {
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  const long minimum = PTHREAD_STACK_MIN;  // a sysconf() call on newer glibc
+  const std::size_t floor = minimum > 0 ? static_cast<std::size_t>(minimum) : 16384;
+  pthread_attr_setstacksize(&attributes, stack_size < floor ? floor : stack_size);
+  sigset_t all, previous;
+  sigfillset(&all);
+  const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+  for (int fault : faults) sigdelset(&all, fault);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  const int rc = pthread_create(&thread, &attributes, run, argument);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  pthread_attr_destroy(&attributes);
+  return rc;
+}
 
 }  // namespace sockserv::detail
