@@ -136,7 +136,7 @@ TEST_OBJECTS  := $(patsubst tests/%.cpp,$(BUILD)/tests/%.o,$(TEST_SOURCES))
 # the first while the others still compile: process_tests (forks, signals,
 # children: the longest to run, built first), loop_tests (the event loop and
 # its watchers) and sockserv_tests (the rest, and any new test file).
-PROCESS_TEST_OBJECTS := $(patsubst %,$(BUILD)/tests/%_test.o,forking daemon child_watcher signal_watcher io_signal concurrency_matrix stop_under_load)
+PROCESS_TEST_OBJECTS := $(patsubst %,$(BUILD)/tests/%_test.o,forking forking_full_table daemon child_watcher signal_watcher io_signal concurrency_matrix stop_under_load)
 LOOP_TEST_OBJECTS := $(patsubst %,$(BUILD)/tests/%_test.o,event_loop event_loop_edges event_deadlines event_admission loop loop_deferred_work shared_loop connections timer post_queue poller slow_client)
 CORE_TEST_OBJECTS := $(filter-out $(PROCESS_TEST_OBJECTS) $(LOOP_TEST_OBJECTS),$(TEST_OBJECTS))
 TEST_SUPPORT  := $(wildcard tests/support/*.hpp)
