@@ -359,11 +359,10 @@ consumer-test: single-header-test install-test
 
 # ---- Benchmarks (bench/run.py; the method is in bench/RESULTS.md) ---------
 # bench/setup.sh first installs the missing dev-only Debian packages (Asio,
-# musl-tools, ...), so the examples are built by a recursive make after it.
+# musl-tools, ...); bench/run.py then builds what it measures, with g++ -O2.
 .PHONY: bench bench-quick
 bench bench-quick:
 	bench/setup.sh
-	$(MAKE) --no-print-directory examples TOOLCHAIN=
 	python3 bench/run.py $(if $(filter bench-quick,$@),--quick)
 
 # The event loop holding 10 000 idle connections: memory per connection
