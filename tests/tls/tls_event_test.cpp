@@ -79,33 +79,6 @@ std::unique_ptr<Server> made() {
   return std::make_unique<Server>();
 }
 
-template <class Tls>
-void load_server() {
-  certificates& certs = certificates::get();
-  REQUIRE(certs.ok());
-  sockserv::result loaded =
-      Tls::context().load_pem_files(certs.path("server.pem").c_str(), certs.path("server.key").c_str());
-  INFO(loaded.message());
-  REQUIRE(loaded);
-}
-
-test_credentials& ca_anchors() {
-  static test_credentials anchors;
-  static bool loaded = false;
-  if (!loaded) load_anchors(anchors, certificates::get().path("ca.pem"));
-  loaded = true;
-  return anchors;
-}
-
-bool contains(const std::string& text, const char* part) { return text.find(part) != std::string::npos; }
-
-template <class Server>
-void still_serves(Server& server) {
-  tls_client client(server.server_address, ca_anchors());
-  REQUIRE(client.send("still here\n"));
-  CHECK(client.read_line() == "still here\n");
-  CHECK(client.close_cleanly());
-}
 
 // A client that starts a handshake and stops: three bytes of a record header.
 sockserv::file_descriptor stalled_handshake(const sockserv::socket_address& server) {

@@ -176,4 +176,34 @@ inline void load_anchors(test_credentials& into, const std::string& ca_file) {
   REQUIRE(loaded);
 }
 
+// The server's certificate and key (made by certificates) in Tls's context.
+template <class Tls>
+void load_server(const char* cert = "server.pem", const char* key = "server.key") {
+  certificates& certs = certificates::get();
+  REQUIRE(certs.ok());
+  sockserv::result loaded = Tls::context().load_pem_files(certs.path(cert).c_str(), certs.path(key).c_str());
+  INFO(loaded.message());
+  REQUIRE(loaded);
+}
+
+// The test CA, as a client's trust anchors; loaded once.
+inline test_credentials& ca_anchors() {
+  static test_credentials anchors;
+  static bool loaded = false;
+  if (!loaded) load_anchors(anchors, certificates::get().path("ca.pem"));
+  loaded = true;
+  return anchors;
+}
+
+inline bool contains(const std::string& text, const char* part) { return text.find(part) != std::string::npos; }
+
+// The server still serves a well-behaved client.
+template <class Server>
+void still_serves(Server& server) {
+  tls_client client(server.server_address, ca_anchors());
+  REQUIRE(client.send("still here\n"));
+  CHECK(client.read_line() == "still here\n");
+  CHECK(client.close_cleanly());
+}
+
 }  // namespace tls_support
