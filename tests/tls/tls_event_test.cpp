@@ -324,11 +324,8 @@ TEST_CASE("tls event: client certificates, accepted (subject in setup) and refus
   auto owned = made<event_server<tls>>();
   auto& server = *owned;
   serving_thread<std::remove_reference_t<decltype(server)>> serving(server);
-  test_credentials device;
-  REQUIRE(device.load_chain_file(certs.path("client.pem").c_str()));
-  REQUIRE(device.load_key_file(certs.path("client.key").c_str()));
   client_options options;
-  options.identity = &device;
+  options.identity = &device_identity();
   {
     tls_client client(server.server_address, ca_anchors(), options);
     REQUIRE(client.send("authenticated\n"));

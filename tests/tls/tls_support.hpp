@@ -197,6 +197,20 @@ inline test_credentials& ca_anchors() {
 
 inline bool contains(const std::string& text, const char* part) { return text.find(part) != std::string::npos; }
 
+// The device's identity signed by the test CA (client.pem, client.key), for
+// mutual TLS; loaded once.
+inline test_credentials& device_identity() {
+  static test_credentials device;
+  static bool loaded = false;
+  if (!loaded) {
+    certificates& certs = certificates::get();
+    REQUIRE(device.load_chain_file(certs.path("client.pem").c_str()));
+    REQUIRE(device.load_key_file(certs.path("client.key").c_str()));
+  }
+  loaded = true;
+  return device;
+}
+
 // The server still serves a well-behaved client.
 template <class Server>
 void still_serves(Server& server) {

@@ -205,11 +205,8 @@ TEST_CASE("tls: client certificates, accepted and refused, with the subject visi
   error_log.clear();
 
   SECTION("signed by the CA: accepted, subject logged") {
-    test_credentials device;
-    REQUIRE(device.load_chain_file(certs.path("client.pem").c_str()));
-    REQUIRE(device.load_key_file(certs.path("client.key").c_str()));
     client_options options;
-    options.identity = &device;
+    options.identity = &device_identity();
     tls_client client(server.server_address, ca_anchors(), options);
     REQUIRE(client.send("authenticated\n"));
     CHECK(client.read_line() == "authenticated\n");
