@@ -478,7 +478,8 @@ void chat_at_scale() {
   sockserv::io_watcher from_child;
   bool child_spoke = false;
   REQUIRE(from_child.start(*loop, to_child, true, false, [&](sockserv::readiness) { child_spoke = true; }));
-  const auto deadline = sockserv::detail::monotonic_ms() + 30000;
+  // Half as long again as the child's own deadline (30 s natively).
+  const auto deadline = sockserv::detail::monotonic_ms() + test_support::chat_deadline_ms() * 3 / 2;
   while ((!child_connected || server->active_connections() < static_cast<std::size_t>(clients)) &&
          sockserv::detail::monotonic_ms() < deadline) {
     REQUIRE(loop->run_once(100));

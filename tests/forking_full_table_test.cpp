@@ -108,3 +108,56 @@ TEST_CASE("forking: peak_in_flight does not count a child that has exited but is
   serving.stop();
   CHECK(server->graceful_close(5.0));
 }
+
+TEST_CASE("forking: collect_children() waiting on a full table returns when shutdown() is requested", "[forking]") {
+  auto server = listening<forking2>();  // not serving: the application collects by itself
+  serving_thread<forking2> serving(*server, 30.0);
+  sockserv::file_descriptor first = occupy(server->server_address);
+  sockserv::file_descriptor second = occupy(server->server_address);
+  serving.stop();
+  int returned[2];
+  REQUIRE(::pipe(returned) == 0);
+  sockserv::file_descriptor returned_read(returned[0]), returned_write(returned[1]);
+  {
+    joining_thread collecting([&] {
+      server->collect_children();  // both children are alive: it waits
+      (void)!::write(returned_write.fd(), "r", 1);
+    });
+    CHECK_FALSE(wait_readable(returned_read.fd(), 200));  // still waiting for room
+    const auto start = std::chrono::steady_clock::now();
+    server->request_shutdown();
+    const bool ended = wait_readable(returned_read.fd(), 3000);
+    INFO("collect_children() returned " << seconds_since(start) << " s after request_shutdown()");
+    CHECK(ended);
+    if (!ended) send_all(first.fd(), "bye\n");  // let the thread go, so the test ends
+  }
+  CHECK_FALSE(server->graceful_close(0.0));
+}
+
+TEST_CASE("forking: a SIGCHLD handler the application installs while the server waits stays installed", "[forking]") {
+  struct sigaction original {};
+  REQUIRE(::sigaction(SIGCHLD, nullptr, &original) == 0);
+  {
+    auto server = listening<forking2>();
+    // The application takes SIGCHLD from the server here, so the server
+    // notices the freed slot at its poll_interval, not at the exit.
+    serving_thread<forking2> serving(*server, 0.2);
+    sockserv::file_descriptor first = occupy(server->server_address);
+    sockserv::file_descriptor second = occupy(server->server_address);
+    sockserv::file_descriptor waiting = connect_to(server->server_address);
+    CHECK_FALSE(wait_readable(waiting.fd(), 100));  // the table is full: the server waits on SIGCHLD
+    struct sigaction application {};
+    application.sa_handler = &application_sigchld;
+    sigemptyset(&application.sa_mask);
+    application.sa_flags = SA_RESTART;
+    REQUIRE(::sigaction(SIGCHLD, &application, nullptr) == 0);  // installed while sockserv's is in place
+    send_all(first.fd(), "bye\n");
+    CHECK(read_line(first.fd()) == "bye\n");
+    CHECK(read_line(waiting.fd(), 3000) == "ready\n");  // a slot freed: the server stopped waiting
+    serving.stop();
+    CHECK_FALSE(server->graceful_close(0.0));
+  }
+  struct sigaction now {};
+  REQUIRE(::sigaction(SIGCHLD, &original, &now) == 0);
+  CHECK(now.sa_handler == &application_sigchld);  // not undone by the server's restore
+}

@@ -291,9 +291,11 @@ class server_base {
     wakeup_.close();
   }
 
- protected:
-
+  // Whether shutdown() or request_shutdown() was called and the serving
+  // loop has not seen it yet; a policy's own waits end on it too.
   bool shutdown_requested() const noexcept { return shutdown_requested_.load(); }
+
+ protected:
 
   // The loop has seen the request and stops for it: consumed here, at the
   // moment it is seen, so that a request made while the loop is on its way

@@ -53,7 +53,7 @@ struct forking {
     // Reaps the children that have exited (waiting for all if blocking),
     // after waiting for one if the table is at max_children.
     void collect_children(bool blocking = false) {
-      wait_for_room();
+      (void)wait_for_room();
       reap_exited(blocking);
     }
 
@@ -77,7 +77,10 @@ struct forking {
 
     void process_request(request_type& request, const socket_address& client_address) {
       auto& server = static_cast<Server&>(*this).self();
-      wait_for_room();
+      if (!wait_for_room()) {  // shutdown() while the table was full: the request is not served
+        server.shutdown_request(request);
+        return;
+      }
       // A child that has exited but is not reaped yet is not in flight:
       // before a count that would be a new peak, reap.
       if (count_ + 1 > peak_in_flight_) reap_exited(false);
@@ -206,9 +209,15 @@ struct forking {
     // has exited — whichever, and never one of the application's (waitid
     // on any child would see the application's zombies first and then wait
     // for our oldest). Reached by a process_request() the serving loop did
-    // not gate on has_capacity() (serve_connection).
-    void wait_for_room() {
-      while (!has_capacity()) wait_for_child_exit(-1);
+    // not gate on has_capacity() (serve_connection). False if shutdown()
+    // came first: the wait ends with it, as every stop path must.
+    [[nodiscard]] bool wait_for_room() {
+      auto& server = static_cast<Server&>(*this);
+      while (!has_capacity()) {
+        if (server.shutdown_requested()) return false;
+        wait_for_child_exit(-1);
+      }
+      return true;
     }
 
     // Reaps; if none of ours has exited, waits (at most timeout_ms, -1:

@@ -12,8 +12,13 @@
 // when the last one stops; meanwhile the application's own handler, if it
 // had one, is called after ours, so its child bookkeeping goes on. Up to
 // `slots` servers can wait at once; one more is told it is not subscribed
-// and looks again every 10 ms instead.
+// and looks again every 10 ms instead. An application that lets the kernel
+// reap its children (SIGCHLD ignored, or SA_NOCLDWAIT) loses that while a
+// server waits: its children that exit meanwhile stay zombies until it
+// reaps them (sockserv reaps only its own, by pid).
 #pragma once
+
+#include "signal_disposition.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -87,7 +92,7 @@ class child_exit_wakeup {
     child_exit_routes& r = child_exit_table();
     pthread_mutex_lock(&r.lock);
     r.pipe_fd[slot_].store(0);
-    if (--r.subscribers == 0) ::sigaction(SIGCHLD, &r.previous, nullptr);
+    if (--r.subscribers == 0) restore_disposition(SIGCHLD, r.previous, nullptr, &sockserv_child_exit_handler);
     pthread_mutex_unlock(&r.lock);
     slot_ = -1;
   }

@@ -19,6 +19,7 @@
 // runs merge into one callback, as the kernel merges pending signals.
 #pragma once
 
+#include "../detail/signal_disposition.hpp"
 #include "../detail/text.hpp"
 #include "../error.hpp"
 #include "loop.hpp"
@@ -123,7 +124,7 @@ class signal_watcher {
       }
     detail::signal_routes& r = detail::routes();
     if (--r.watchers[signo_] == 0) {
-      ::sigaction(signo_, &r.previous[signo_], nullptr);
+      detail::restore_disposition(signo_, r.previous[signo_], &detail::sockserv_signal_handler, nullptr);
       r.pipe_fd[signo_].store(-1);
       r.owner[signo_] = nullptr;
     }

@@ -24,6 +24,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdio>
 #include <sys/types.h>
 
 namespace sockserv::tls {

@@ -129,7 +129,9 @@ class session_core {
   // Why the session failed, in words ("the client sent alert unknown_ca").
   const char* describe_failure(char* text, std::size_t size) const noexcept {
     if (truncated_ && !closed()) {
-      std::snprintf(text, size, "the client closed the connection without close_notify (truncated)");
+      std::snprintf(text, size, "%s",
+                    handshake_done_ ? "the client closed the connection without close_notify (truncated)"
+                                    : "the client closed the connection during the handshake");
       return text;
     }
     return describe(error(), text, size);
