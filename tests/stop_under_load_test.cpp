@@ -1,5 +1,6 @@
-// Stopping threading and forking servers while every worker or child slot
-// is taken by a client that never finishes: shutdown() is prompt, from a
+// Stopping threading, forking and event-loop servers while every worker,
+// child or connection slot is taken by a client that never finishes:
+// shutdown() is prompt, from a
 // handler too; graceful_close() and the destructor keep their deadlines;
 // restarts never lose a shutdown(); forked children drop the listener.
 #include "support/client.hpp"
@@ -83,6 +84,32 @@ TEST_CASE("forking: request_shutdown() ends serve_forever at once with the child
   CHECK_FALSE(server->graceful_close(0.0));  // the two children are killed and reaped
   CHECK(server->active_children() == 0);
   CHECK(zombie_children() == 0);
+}
+
+namespace {
+// An event connection that greets (so occupy() knows it holds a slot) and
+// then waits for input an idle client never sends.
+struct idle_event_handler : sockserv::event_request_handler<> {
+  void setup() { (void)write("ready\n"); }
+  void handle_message(std::string_view line) { (void)write(line); }
+};
+using event2 = sockserv::basic_server<sockserv::inet4, sockserv::stream, idle_event_handler,
+                                      sockserv::event_loop<sockserv::epoll_poller, 2>>;
+}  // namespace
+
+TEST_CASE("event_loop: request_shutdown() ends serve_forever at once with the connection table full") {
+  auto server = listening<event2>();
+  serving_thread<event2> serving(*server, 30.0);
+  sockserv::file_descriptor first = occupy(server->server_address);
+  sockserv::file_descriptor second = occupy(server->server_address);
+  sockserv::file_descriptor waiting = connect_and_let_accept(*server);
+  CHECK(server->stats().accepted == 2);  // no slot was free for the third
+  const auto start = std::chrono::steady_clock::now();
+  server->request_shutdown();
+  CHECK(serving.wait_finished(prompt));
+  INFO("took " << seconds_since(start) << " s");
+  CHECK(seconds_since(start) < 1.0);
+  CHECK(server->active_connections() == 2);  // stopped serving, not closed: server_close() does that
 }
 
 namespace {
