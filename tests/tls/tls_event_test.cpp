@@ -324,14 +324,7 @@ TEST_CASE("tls event: client certificates, accepted (subject in setup) and refus
   auto owned = made<event_server<tls>>();
   auto& server = *owned;
   serving_thread<std::remove_reference_t<decltype(server)>> serving(server);
-  client_options options;
-  options.identity = &device_identity();
-  {
-    tls_client client(server.server_address, ca_anchors(), options);
-    REQUIRE(client.send("authenticated\n"));
-    CHECK(client.read_line() == "authenticated\n");
-    CHECK(client.close_cleanly());
-  }
+  serves_the_device(server);
   CHECK(contains(handler_log.wait_for(1).at(0), "subject=CN=device-1,OU=devices,O=sockserv,C=CH "));
   {
     tls_client client(server.server_address, ca_anchors());  // no certificate

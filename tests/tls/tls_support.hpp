@@ -211,6 +211,18 @@ inline test_credentials& device_identity() {
   return device;
 }
 
+// The device (device_identity()) is served: its line comes back and the
+// session ends with close_notify both ways.
+template <class Server>
+void serves_the_device(Server& server) {
+  client_options options;
+  options.identity = &device_identity();
+  tls_client client(server.server_address, ca_anchors(), options);
+  REQUIRE(client.send("authenticated\n"));
+  CHECK(client.read_line() == "authenticated\n");
+  CHECK(client.close_cleanly());
+}
+
 // The server still serves a well-behaved client.
 template <class Server>
 void still_serves(Server& server) {
