@@ -8,6 +8,9 @@
 # ends with a Catch2-style summary line.
 passed=0
 failed=0
+# CI shows only the end of the output: the failed test cases are listed
+# again, with their program, just above the count line.
+failures=$(mktemp)
 for binary in "$@"; do
   echo "== $binary"
   log=$(mktemp)
@@ -26,12 +29,21 @@ for binary in "$@"; do
     "test cases:"*)
       p=$(echo "$summary" | sed -nE 's/.*\| *([0-9]+) passed.*/\1/p')
       f=$(echo "$summary" | sed -nE 's/.*\| *([0-9]+) failed.*/\1/p')
-      passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})) ;;
+      passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+      # Catch2 prints each failing test case's name between two dashed
+      # rules, above its "FAILED:" lines.
+      awk -v program="$binary" '
+        /^----------+$/ { header = !header; if (header) { name = ""; first = 1 }; next }
+        header && first { name = $0; first = 0; next }
+        /FAILED:$/ && name != "" { print "!! failed: " program ": " name }
+      ' "$log" | sort -u >>"$failures" ;;
     *)
       echo "!! $binary ended without a Catch2 summary (crash or timeout)"
+      echo "!! failed: $binary: no summary (crash or timeout); its last line: $(tail -n 1 "$log")" >>"$failures"
       failed=$((failed + 1)) ;;
   esac
   rm -f "$log"
 done
+cat "$failures"; rm -f "$failures"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
