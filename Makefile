@@ -131,14 +131,65 @@ $(BUILD)/glibc_fortify_shim.o: toolchains/glibc_fortify_shim.cpp $(FLAGS_STAMP)
 # which replaces malloc and operator new and so gets a binary of its own, and
 # the soak test, which takes minutes (make soak).
 TEST_SOURCES  := $(filter-out tests/allocation_test.cpp tests/soak_test.cpp tests/embedding_test.cpp,$(wildcard tests/*_test.cpp))
-TEST_OBJECTS  := $(patsubst tests/%.cpp,$(BUILD)/tests/%.o,$(TEST_SOURCES))
 # They are linked into three binaries rather than one, so that make test runs
 # the first while the others still compile: process_tests (forks, signals,
 # children: the longest to run, built first), loop_tests (the event loop and
 # its watchers) and sockserv_tests (the rest, and any new test file).
-PROCESS_TEST_OBJECTS := $(patsubst %,$(BUILD)/tests/%_test.o,forking forking_full_table daemon child_watcher signal_watcher io_signal concurrency_matrix stop_under_load)
-LOOP_TEST_OBJECTS := $(patsubst %,$(BUILD)/tests/%_test.o,event_loop event_loop_edges event_deadlines event_admission loop loop_deferred_work shared_loop connections timer post_queue poller slow_client)
-CORE_TEST_OBJECTS := $(filter-out $(PROCESS_TEST_OBJECTS) $(LOOP_TEST_OBJECTS),$(TEST_OBJECTS))
+PROCESS_TESTS := $(patsubst %,tests/%_test.cpp,forking forking_full_table daemon child_watcher signal_watcher io_signal concurrency_matrix stop_under_load)
+LOOP_TESTS_1  := $(patsubst %,tests/%_test.cpp,event_loop event_loop_edges event_deadlines event_admission loop loop_deferred_work)
+LOOP_TESTS_2  := $(patsubst %,tests/%_test.cpp,shared_loop connections timer post_queue poller slow_client)
+# server_noexcept_test configures sockserv (SOCKSERV_NO_EXCEPTIONS) before
+# including it: it is compiled alone, without the precompiled header.
+NOEXCEPT_TEST := tests/server_noexcept_test.cpp
+CORE_TESTS    := $(filter-out $(PROCESS_TESTS) $(LOOP_TESTS_1) $(LOOP_TESTS_2) $(NOEXCEPT_TEST),$(TEST_SOURCES))
+CORE_HALF     := $(shell expr \( $(words $(CORE_TESTS)) + 1 \) / 2)
+CORE_TESTS_1  := $(wordlist 1,$(CORE_HALF),$(CORE_TESTS))
+CORE_TESTS_2  := $(wordlist $(shell expr $(CORE_HALF) + 1),999,$(CORE_TESTS))
+TLS_TESTS_1   := $(patsubst %,tests/tls/tls_%_test.cpp,allocation event fuzz_seed)
+TLS_TESTS_2   := $(filter-out $(TLS_TESTS_1),$(wildcard tests/tls/*_test.cpp))
+
+# Unity builds: most of a test object's compile time goes to instantiating
+# the same templates again (basic_server over each policy, family and
+# handler, Catch2's matchers), so the test files are compiled a few to an
+# object: BUILD/unity/NAME.cpp #includes them. Compiled alone, the same
+# files cost twice the CPU (the core files: 23 s against 11 s on this
+# machine). The price: names at file scope, anonymous namespaces included,
+# must differ between the files of one object, and the compiler says where
+# they clash. UNITY=no compiles each file alone (quicker to rebuild one file
+# while working on it).
+UNITY ?= yes
+hash := \#
+define newline
+
+
+endef
+unity_text = $(foreach source,$(1),$(hash)include "$(patsubst tests/%,%,$(source))"$(newline))
+# $(call unity_objects,NAME,SOURCES): the objects SOURCES compile to.
+unity_objects = $(if $(filter yes,$(UNITY)),$(BUILD)/unity/$(1).o,$(patsubst tests/%.cpp,$(BUILD)/tests/%.o,$(2)))
+# $(eval $(call unity_object,NAME,SOURCES)): BUILD/unity/NAME.cpp, written
+# as make reads this file and only when its list of files changed (so that
+# its time says when the list last changed), and what its object depends on.
+define unity_object
+ifeq ($(UNITY)$(filter clean,$(MAKECMDGOALS)),yes)
+ifneq ($$(strip $$(file <$(BUILD)/unity/$(1).cpp)),$$(strip $$(call unity_text,$(2))))
+$$(shell mkdir -p $(BUILD)/unity)
+$$(file >$(BUILD)/unity/$(1).cpp,$$(call unity_text,$(2)))
+endif
+$(BUILD)/unity/$(1).o: $(2)
+endif
+endef
+$(eval $(call unity_object,process,$(PROCESS_TESTS)))
+$(eval $(call unity_object,loop-1,$(LOOP_TESTS_1)))
+$(eval $(call unity_object,loop-2,$(LOOP_TESTS_2)))
+$(eval $(call unity_object,core-1,$(CORE_TESTS_1)))
+$(eval $(call unity_object,core-2,$(CORE_TESTS_2)))
+$(eval $(call unity_object,tls-1,$(TLS_TESTS_1)))
+$(eval $(call unity_object,tls-2,$(TLS_TESTS_2)))
+PROCESS_TEST_OBJECTS := $(call unity_objects,process,$(PROCESS_TESTS))
+LOOP_TEST_OBJECTS := $(call unity_objects,loop-1,$(LOOP_TESTS_1)) $(call unity_objects,loop-2,$(LOOP_TESTS_2))
+CORE_TEST_OBJECTS := $(call unity_objects,core-1,$(CORE_TESTS_1)) $(call unity_objects,core-2,$(CORE_TESTS_2)) \
+                     $(BUILD)/tests/server_noexcept_test.o
+TLS_TEST_OBJECTS := $(call unity_objects,tls-1,$(TLS_TESTS_1)) $(call unity_objects,tls-2,$(TLS_TESTS_2))
 TEST_SUPPORT  := $(wildcard tests/support/*.hpp)
 TEST_BINARIES := $(if $(wildcard tests/allocation_test.cpp),$(BUILD)/tests/allocation_tests) $(BUILD)/tests/process_tests $(BUILD)/tests/loop_tests $(BUILD)/tests/sockserv_tests
 # The embedding test serves sockserv inside libuv's and GLib's main loops, so
@@ -148,8 +199,8 @@ HOST_LOOP_LIBS := libuv glib-2.0
 ifndef TOOLCHAIN
 TEST_BINARIES += $(BUILD)/tests/embedding_tests
 endif
-# The TLS tests (tests/tls/*_test.cpp) are a binary of their own: it links -lbearssl.
-TLS_TEST_OBJECTS := $(patsubst tests/tls/%.cpp,$(BUILD)/tests/tls/%.o,$(wildcard tests/tls/*_test.cpp))
+# The TLS tests (tests/tls/*_test.cpp, TLS_TEST_OBJECTS) are a binary of
+# their own: it links -lbearssl.
 ifeq ($(TLS),yes)
 TEST_BINARIES += $(BUILD)/tests/tls_tests
 endif
@@ -179,12 +230,14 @@ $(BUILD)/tests/catch_main.o: tests/catch_main.cpp $(FLAGS_STAMP) | $(BUILD)/test
 $(BUILD)/tests/%.o: tests/%.cpp $(HEADERS) $(TEST_SUPPORT) $(TEST_PCH_FILE) | $(BUILD)/tests $(CATCH2_INCLUDE)/catch2
 	$(CXX) $(TEST_CXXFLAGS) -c $< -o $@
 
+$(BUILD)/unity/%.o: $(BUILD)/unity/%.cpp $(HEADERS) $(TEST_SUPPORT) $(wildcard tests/tls/*.hpp fuzz/*.hpp) $(TEST_PCH_FILE) | $(CATCH2_INCLUDE)/catch2
+	$(CXX) $(TEST_CXXFLAGS) -c $< -o $@
+
 $(TEST_PCH_FILE): tests/support/precompiled.hpp $(HEADERS) $(FLAGS_STAMP) | $(CATCH2_INCLUDE)/catch2
 	@mkdir -p $(@D)
 	cp $< $(TEST_PCH)
 	$(CXX) $(ALL_CXXFLAGS) -isystem $(CATCH2_INCLUDE) -Itests -x c++-header $(TEST_PCH) -o $@
 
-# This one configures sockserv (SOCKSERV_NO_EXCEPTIONS) before including it.
 $(BUILD)/tests/server_noexcept_test.o: TEST_PCH_INCLUDE =
 
 # Replays fuzz/regressions and the seeds through the fuzz targets' checks.

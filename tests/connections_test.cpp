@@ -200,7 +200,7 @@ namespace {
 struct relay_handler : sockserv::event_request_handler<sockserv::line_framing<>, 256, 4096> {
   void handle_message(std::string_view line);
 };
-using relay_server = sockserv::basic_server<sockserv::inet4, sockserv::stream, relay_handler, sockserv::event_loop<>>;
+using overflow_relay_server = sockserv::basic_server<sockserv::inet4, sockserv::stream, relay_handler, sockserv::event_loop<>>;
 // "!small\n" shrinks this connection's send buffer (so that a client that
 // stops reading fills its output soon) and is answered "ok\n".
 void relay_handler::handle_message(std::string_view line) {
@@ -211,7 +211,7 @@ void relay_handler::handle_message(std::string_view line) {
     return;
   }
   const sockserv::connection_id me = id();
-  server_as<relay_server>().broadcast_if(line, [me](const relay_handler& h) { return h.id() != me; });
+  server_as<overflow_relay_server>().broadcast_if(line, [me](const relay_handler& h) { return h.id() != me; });
 }
 
 // Sends `count` lines from sender while `readers` read them all; the slow
@@ -259,13 +259,13 @@ namespace {
 // 100-byte lines, after which the fast reader must have all of them.
 struct flooded_relay {
   static constexpr std::size_t lines = 6000;  // 600 KB: far past the slow client's 4 KB buffer and its socket's
-  std::unique_ptr<relay_server> server = test_support::listening<relay_server>();
-  std::unique_ptr<test_support::serving_thread<relay_server>> serving;
+  std::unique_ptr<overflow_relay_server> server = test_support::listening<overflow_relay_server>();
+  std::unique_ptr<test_support::serving_thread<overflow_relay_server>> serving;
   sockserv::file_descriptor sender, slow, fast;
 
   explicit flooded_relay(sockserv::overflow_policy policy) {
     server->overflow = policy;
-    serving = std::make_unique<test_support::serving_thread<relay_server>>(*server);
+    serving = std::make_unique<test_support::serving_thread<overflow_relay_server>>(*server);
     sender = test_support::connect_to(server->server_address);
     slow = slow_client(server->server_address);
     fast = test_support::connect_to(server->server_address);
@@ -378,12 +378,12 @@ struct dialer : sockserv::basic_server<sockserv::inet4, sockserv::stream, dialer
     ++connect_errors;
   }
 };
-struct echo_handler : sockserv::event_request_handler<> {
+struct outbound_echo_handler : sockserv::event_request_handler<> {
   void handle_message(std::string_view line) {
     if (!write(line)) abort();
   }
 };
-using echo_server = sockserv::basic_server<sockserv::inet4, sockserv::stream, echo_handler, sockserv::event_loop<>>;
+using outbound_echo_server = sockserv::basic_server<sockserv::inet4, sockserv::stream, outbound_echo_handler, sockserv::event_loop<>>;
 }  // namespace
 
 TEST_CASE("connections: an outbound connection is served by the same handler machinery, on a shared loop",
@@ -391,7 +391,7 @@ TEST_CASE("connections: an outbound connection is served by the same handler mac
   connect_errors = 0;
   replies_heard = 0;
   sockserv::basic_loop<> loop;
-  echo_server echo({"127.0.0.1", 0});
+  outbound_echo_server echo({"127.0.0.1", 0});
   dialer out(sockserv::no_socket);
   REQUIRE(loop.add(echo));
   REQUIRE(loop.add(out));
@@ -418,7 +418,7 @@ TEST_CASE("connections: a refused outbound connection reaches handle_error and f
   connect_errors = 0;
   std::uint16_t closed_port = 0;
   {
-    echo_server probe({"127.0.0.1", 0});  // a port nobody listens on once it closes
+    outbound_echo_server probe({"127.0.0.1", 0});  // a port nobody listens on once it closes
     closed_port = probe.server_address.port();
   }
   sockserv::basic_loop<> loop;
@@ -467,7 +467,7 @@ TEST_CASE("connections: connect() fails at once, and says why, for a full table 
           "[connections][connect]") {
   using one_slot = sockserv::basic_server<sockserv::inet4, sockserv::stream, dialer_handler,
                                           sockserv::event_loop<sockserv::default_poller, 1>>;
-  echo_server echo({"127.0.0.1", 0});
+  outbound_echo_server echo({"127.0.0.1", 0});
   one_slot out(sockserv::no_socket);
   sockserv::connect_result bad = out.connect(sockserv::inet_endpoint{"not-an-address", 1}, 1.0);
   CHECK(!bad);

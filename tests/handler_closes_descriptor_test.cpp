@@ -94,7 +94,7 @@ struct handoff {
   std::atomic<int> closed_number{-1};
   std::atomic<bool> number_reused{false};
 };
-handoff* shared = nullptr;
+handoff* current_handoff = nullptr;
 
 // "close\n": closes request.fd, waits until the test has had a second client
 // accepted (which, descriptors being numbered lowest first, gets that
@@ -110,10 +110,10 @@ struct closing_handler : sockserv::stream_request_handler<> {
     }
     const int number = request.fd;
     (void)close_through_stdio(number);
-    shared->closed_number = number;
-    shared->closed.put();
-    (void)wait_readable(shared->go.read_end(), io_timeout_ms);
-    shared->number_reused = is_open_descriptor(number);
+    current_handoff->closed_number = number;
+    current_handoff->closed.put();
+    (void)wait_readable(current_handoff->go.read_end(), io_timeout_ms);
+    current_handoff->number_reused = is_open_descriptor(number);
     wfile.write("reply\n");
   }
 };
@@ -125,7 +125,7 @@ TEST_CASE("threading: a handler that closes request.fd never touches the connect
   using server_type = sockserv::basic_server<sockserv::inet4, sockserv::stream, closing_handler, sockserv::threading<2>>;
   auto server = listening<server_type>();
   handoff pipes;
-  shared = &pipes;
+  current_handoff = &pipes;
   const std::size_t before = open_descriptor_count();
   {
     serving_thread<server_type> serving(*server, 30.0);
@@ -150,5 +150,5 @@ TEST_CASE("threading: a handler that closes request.fd never touches the connect
     CHECK(eventually([&] { return server->requests_in_flight() == 0; }, 5.0));
   }
   CHECK(open_descriptor_count() == before);
-  shared = nullptr;
+  current_handoff = nullptr;
 }

@@ -55,17 +55,17 @@ struct observations {
   std::atomic<std::size_t> longest_piece{0};
   std::atomic<int> closed{0};          // connections the server has closed
 };
-observations* seen = nullptr;
+observations* observing = nullptr;
 
 // Fresh observations for one test.
 struct observed {
   observations o;
-  observed() { seen = &o; }
-  ~observed() { seen = nullptr; }
+  observed() { observing = &o; }
+  ~observed() { observing = nullptr; }
 };
 
 extern "C" void count_signal(int) {
-  if (seen != nullptr) seen->signals.fetch_add(1);
+  if (observing != nullptr) observing->signals.fetch_add(1);
 }
 
 void record_max(std::atomic<std::size_t>& most, std::size_t value) {
@@ -158,10 +158,10 @@ struct one_line_echo : sockserv::stream_request_handler<256> {
   void handle() {
     std::string_view line = rfile.readline();
     if (!line.empty() && line.back() == '\n') {
-      ++seen->served;  // before the reply: once the client has it, the count is in
+      ++observing->served;  // before the reply: once the client has it, the count is in
       wfile.write(line);
     } else if (rfile.timed_out()) {
-      ++seen->timed_out;
+      ++observing->timed_out;
     }
   }
 };
@@ -174,12 +174,12 @@ struct event_one_line : sockserv::event_request_handler<sockserv::line_framing<>
   void handle_message(std::string_view line) {
     if (!write(line)) abort();
     answered = true;
-    ++seen->served;
+    ++observing->served;
     close();
   }
   void handle_eof() { close(); }
   void finish() {
-    if (!answered && !peer_finished()) ++seen->timed_out;
+    if (!answered && !peer_finished()) ++observing->timed_out;
   }
 };
 
@@ -197,7 +197,7 @@ struct close_counting
   using base::base;
   void close_request(sockserv::connection& request) {
     base::close_request(request);
-    ++seen->closed;
+    ++observing->closed;
   }
 };
 
@@ -272,7 +272,7 @@ struct endless_line_reader : sockserv::stream_request_handler<1024> {
 // "<size>-" (a piece of a longer line).
 struct event_piece_reporter : sockserv::event_request_handler<sockserv::line_framing<>, 256, 512> {
   void handle_message(std::string_view message) {
-    record_max(seen->longest_piece, message.size());
+    record_max(observing->longest_piece, message.size());
     if (!write(std::to_string(message.size()) + (message.back() == '\n' ? "+\n" : "-\n"))) abort();
   }
 };
@@ -329,7 +329,7 @@ struct header_too_big_server
                              sockserv::event_loop<sockserv::epoll_poller, 4>, header_too_big_server> {
   using basic_server::basic_server;
   void handle_error(sockserv::connection&, const sockserv::socket_address&, const char* what) {
-    if (std::strstr(what, "malformed") != nullptr) ++seen->handle_errors;
+    if (std::strstr(what, "malformed") != nullptr) ++observing->handle_errors;
   }
 };
 }  // namespace
@@ -375,14 +375,14 @@ struct big_responder : sockserv::stream_request_handler<256> {
     const std::string_view chunk(pattern().data(), 65536);
     for (int i = 0; i < 1024; ++i) {
       if (wfile.write(chunk) == -1) {
-        seen->write_errno = wfile.error();
-        if (request.sendall("!", 1) == -1) seen->second_write_errno = errno;
-        ++seen->write_failed;
+        observing->write_errno = wfile.error();
+        if (request.sendall("!", 1) == -1) observing->second_write_errno = errno;
+        ++observing->write_failed;
         return;
       }
-      seen->response_bytes += static_cast<long long>(chunk.size());
+      observing->response_bytes += static_cast<long long>(chunk.size());
     }
-    ++seen->served;
+    ++observing->served;
   }
 };
 
@@ -390,7 +390,7 @@ struct big_responder : sockserv::stream_request_handler<256> {
 struct event_big_responder : sockserv::event_request_handler<sockserv::line_framing<>, 256, 65536> {
   void handle_message(std::string_view line) {
     if (line != "go\n") return;
-    if (write(pattern().data(), 16384)) ++seen->served;
+    if (write(pattern().data(), 16384)) ++observing->served;
   }
 };
 
@@ -850,7 +850,7 @@ struct stream_counting_server
   using base = sockserv::basic_server<sockserv::inet4, sockserv::stream, blocking_or_event_handler<Concurrency>,
                                       Concurrency, stream_counting_server<Concurrency>>;
   using base::base;
-  void handle_timeout() { ++seen->handle_timeouts; }
+  void handle_timeout() { ++observing->handle_timeouts; }
 };
 
 template <class Concurrency>
@@ -860,7 +860,7 @@ struct datagram_counting_server
   using base = sockserv::basic_server<sockserv::inet4, sockserv::datagram<>, datagram_echo<8192>, Concurrency,
                                       datagram_counting_server<Concurrency>>;
   using base::base;
-  void handle_timeout() { ++seen->handle_timeouts; }
+  void handle_timeout() { ++observing->handle_timeouts; }
 };
 
 // Runs handle_request() (timeout: 5 s) on a thread that a storm of signals
@@ -877,14 +877,14 @@ void handle_request_under_storm(Server& server, Arrive arrive) {
     });
     signal_storm storm(request.native_handle());
     // The thread waits for a request; every signal interrupts that wait.
-    REQUIRE(eventually([&] { return seen->signals.load() >= 50 || returned.load(); }));
+    REQUIRE(eventually([&] { return observing->signals.load() >= 50 || returned.load(); }));
     CHECK_FALSE(returned.load());  // a signal is not a timeout, and not a request
     arrive();
     REQUIRE(eventually([&] { return returned.load(); }));
   }
   INFO(outcome.message());
   CHECK(outcome.ok());
-  CHECK(seen->handle_timeouts == 0);
+  CHECK(observing->handle_timeouts == 0);
 }
 }  // namespace
 

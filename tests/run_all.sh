@@ -31,11 +31,13 @@ for binary in "$@"; do
       f=$(echo "$summary" | sed -nE 's/.*\| *([0-9]+) failed.*/\1/p')
       passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
       # Catch2 prints each failing test case's name between two dashed
-      # rules, above its "FAILED:" lines.
+      # rules, above its "FAILED:" lines; the scripts' checks (tests/consumer,
+      # tests/compile_fail, ...) print "FAILED what" instead.
       awk -v program="$binary" '
         /^----------+$/ { header = !header; if (header) { name = ""; first = 1 }; next }
         header && first { name = $0; first = 0; next }
         /FAILED:$/ && name != "" { print "!! failed: " program ": " name }
+        /^FAILED / { print "!! failed: " program ": " substr($0, 8) }
       ' "$log" | sort -u >>"$failures" ;;
     *)
       echo "!! $binary ended without a Catch2 summary (crash or timeout)"

@@ -27,7 +27,7 @@ void note_thread() {
 
 // Echoes lines; "one\n"-style exchanges (exchange_stream) want the server to
 // close after the reply, so a line ending in '.' ends the connection.
-struct echo_event : sockserv::event_request_handler<> {
+struct shared_echo_event : sockserv::event_request_handler<> {
   void handle_message(std::string_view line) {
     note_thread();
     if (!write(line)) abort();
@@ -44,9 +44,9 @@ struct echo_datagram : sockserv::datagram_request_handler<> {
 
 template <template <std::size_t> class Poller>
 struct servers {
-  using tcp = sockserv::basic_server<sockserv::inet4, sockserv::stream, echo_event, sockserv::event_loop<Poller, 16>>;
+  using tcp = sockserv::basic_server<sockserv::inet4, sockserv::stream, shared_echo_event, sockserv::event_loop<Poller, 16>>;
   using unix_stream =
-      sockserv::basic_server<sockserv::unix_socket, sockserv::stream, echo_event, sockserv::event_loop<Poller, 16>>;
+      sockserv::basic_server<sockserv::unix_socket, sockserv::stream, shared_echo_event, sockserv::event_loop<Poller, 16>>;
   using udp = sockserv::basic_server<sockserv::inet4, sockserv::datagram<>, echo_datagram, sockserv::event_loop<Poller, 16>>;
   using loop = sockserv::basic_loop<Poller, 64>;
 };

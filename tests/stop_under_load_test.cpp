@@ -164,13 +164,13 @@ TEST_CASE("threading: the destructor with daemon_threads cancels requests still 
 }
 
 namespace {
-struct echo_line : sockserv::stream_request_handler<> {
+struct load_echo_line : sockserv::stream_request_handler<> {
   void handle() { wfile.write(rfile.readline()); }
 };
 }  // namespace
 
 TEST_CASE("shutdown() from another thread stops each run of a serve_forever restarted in a loop (reload)") {
-  using server_type = sockserv::basic_server<sockserv::inet4, sockserv::stream, echo_line>;
+  using server_type = sockserv::basic_server<sockserv::inet4, sockserv::stream, load_echo_line>;
   auto server = listening<server_type>();
   constexpr int restarts = 40;
   std::atomic<int> runs{0};

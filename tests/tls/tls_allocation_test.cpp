@@ -27,14 +27,14 @@ using namespace tls_support;
 namespace {
 
 struct counted_config : sockserv::tls::default_config {};
-using tls = sockserv::tls_stream<counted_config>;
+using counted_tls = sockserv::tls_stream<counted_config>;
 
 struct echo : sockserv::event_request_handler<> {
   void handle_message(std::string_view line) {
     if (!write(line)) abort();
   }
 };
-using server_type = sockserv::basic_server<sockserv::inet4, tls, echo, sockserv::event_loop<sockserv::epoll_poller, 8>>;
+using counted_server = sockserv::basic_server<sockserv::inet4, counted_tls, echo, sockserv::event_loop<sockserv::epoll_poller, 8>>;
 
 // One request: a line out, the same line back.
 bool echoed(tls_client& client, int i) {
@@ -50,11 +50,11 @@ bool echoed(tls_client& client, int i) {
 TEST_CASE("tls event: handshakes and requests allocate nothing in the steady state", "[tls][event_loop][allocation]") {
   certificates& certs = certificates::get();
   REQUIRE(certs.ok());
-  REQUIRE(tls::context().load_pem_files(certs.path("server.pem").c_str(), certs.path("server.key").c_str()));
+  REQUIRE(counted_tls::context().load_pem_files(certs.path("server.pem").c_str(), certs.path("server.key").c_str()));
   test_credentials anchors;
   load_anchors(anchors, certs.path("ca.pem"));
-  auto server = std::make_unique<server_type>(server_type::endpoint{"127.0.0.1", 0});
-  test_support::serving_thread<server_type> serving(*server);
+  auto server = std::make_unique<counted_server>(counted_server::endpoint{"127.0.0.1", 0});
+  test_support::serving_thread<counted_server> serving(*server);
 
   constexpr int kept_requests = 200;
   constexpr int new_sessions = 8;
