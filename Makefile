@@ -301,16 +301,20 @@ $(SCRIPT_RUNS): $(BUILD)/runs/%.log: tests/% FORCE
 	@mkdir -p $(@D) && $(RUN_ENV) tests/run_one.sh $< >$@ 2>&1 || true
 $(filter %.py.log,$(SCRIPT_RUNS)): $(EXAMPLES)
 
-# make test builds in three waves, so that the longest runs overlap the
+# make test builds in four waves, so that the longest runs overlap the
 # compiles: (1) the binaries that run longest (allocation_tests,
-# process_tests), (2) loop_tests and tls_tests, (3) the rest, the examples
-# and the consumer checks. Left to itself, make starts every compile before
-# the first link. Only for make test: make examples stays examples only.
+# process_tests), (2) loop_tests and tls_tests, (3) the rest of the test
+# binaries, (4) the examples and the consumer checks. Left to itself, make
+# starts every compile before the first link (and, once it has moved on to
+# the examples, links a finished binary only after them). Only for make
+# test: make examples stays examples only.
 ifneq ($(filter test,$(MAKECMDGOALS)),)
 TEST_WAVE_1 := $(filter %/allocation_tests %/process_tests,$(TEST_BINARIES))
 TEST_WAVE_2 := $(filter %/loop_tests %/tls_tests,$(TEST_BINARIES))
+TEST_WAVE_3 := $(filter-out $(TEST_WAVE_1) $(TEST_WAVE_2),$(TEST_BINARIES))
 $(LOOP_TEST_OBJECTS) $(TLS_TEST_OBJECTS): | $(TEST_WAVE_1)
-$(CORE_TEST_OBJECTS) $(BUILD)/tests/embedding_test.o $(EXAMPLES) $(CHECK_LOGS): | $(TEST_WAVE_1) $(TEST_WAVE_2)
+$(CORE_TEST_OBJECTS) $(BUILD)/tests/embedding_test.o: | $(TEST_WAVE_1) $(TEST_WAVE_2)
+$(EXAMPLES) $(CHECK_LOGS): | $(TEST_WAVE_1) $(TEST_WAVE_2) $(TEST_WAVE_3)
 endif
 
 test: $(BINARY_RUNS) $(SCRIPT_RUNS) $(CHECK_LOGS) $(EXAMPLES)

@@ -14,6 +14,7 @@
 #include "common/embedded_echo.hpp"
 
 #include <cstdio>
+#include <fcntl.h>
 #include <uv.h>
 
 namespace {
@@ -63,6 +64,12 @@ class libuv_embedding {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // libuv asserts that no descriptor it closes is 0, 1 or 2: a daemon
+  // started with standard input closed would abort on its first close of
+  // a loop descriptor that took number 0. So those three are opened first
+  // (open() takes the lowest free number: fd itself).
+  for (int fd = 0; fd <= 2; ++fd)
+    if (::fcntl(fd, F_GETFD) == -1 && ::open("/dev/null", O_RDWR) == -1) return 1;
   std::uint16_t port = 9999;
   if (!common::port_argument(argc, argv, port)) return 2;
   common::embedded_echo echo(port);  // the echo server on its sockserv loop

@@ -375,6 +375,7 @@ struct select_kind {
 // Descriptors open now, after the ones libuv and GLib open once per process
 // and keep (libuv's signal lock pipe, GLib's default main context).
 std::size_t descriptors_besides_the_libraries() {
+  test_support::open_missing_standard_descriptors();
   uv_loop_t warm_up;
   REQUIRE(uv_loop_init(&warm_up) == 0);
   REQUIRE(uv_loop_close(&warm_up) == 0);

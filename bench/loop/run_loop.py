@@ -396,9 +396,9 @@ def write_report(path, args, info, fan, tim, pst, load_before, load_after, elaps
              "whose scheduling autogroup, like the benchmark's, gets nice %d (%s), exactly as `bench/run.py` "
              "does (see bench/RESULTS.md, *Method*). Everything over loopback. The load generators check every "
              "byte: the fan-out client fails a run on a missing, repeated or reordered message; loadgen as in "
-             "RESULTS.md. Zero heap for the chat pattern with 10 000 clients is a test "
-             "(`tests/allocation_test.cpp`, *chat pattern: 10 000 clients ...*, epoll and poll, in the "
-             "`allocation_tests` binary that `make test` runs), not a benchmark." % (
+             "RESULTS.md. Zero heap for the chat pattern is a test (`tests/allocation_test.cpp`, *chat "
+             "pattern: ...*: 10 000 clients under epoll, 2 000 under poll, in the `allocation_tests` binary "
+             "that `make test` runs), not a benchmark." % (
                  base.SERVER_CPU, base.CLIENT_CPU, args.priority, args.priority_note))
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
