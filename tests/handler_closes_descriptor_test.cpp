@@ -1,8 +1,9 @@
 // A handler that closes request.fd itself (fclose(fdopen(request.fd))) under
-// every blocking policy: its reply still reaches its own client, the number
-// it freed — and that another socket or file then got — is never written to,
-// shut down or closed by the server, and no descriptor leaks. (An event
-// handler's request.fd is the loop's own: see event_handler.hpp.)
+// every policy: its reply still reaches its own client (an event connection
+// goes on), the number it freed — and that another socket or file then got —
+// is never written to, shut down or closed by the server, and no descriptor
+// leaks; a handler that never reads request.fd costs no descriptor for it
+// (sockserv/handler_connection.hpp).
 #include "support/client.hpp"
 #include "support/descriptors.hpp"
 #include "support/loops.hpp"  // descriptor_pair
@@ -151,4 +152,86 @@ TEST_CASE("threading: a handler that closes request.fd never touches the connect
   }
   CHECK(open_descriptor_count() == before);
   current_handoff = nullptr;
+}
+
+namespace {
+
+// An event handler that, at "close\n", closes request.fd through stdio and
+// puts a /dev/null of its own at that number, then replies; every other
+// line is echoed. The loop works on its own descriptor, so the connection
+// goes on (its poller registration, its reads and writes) and the file at
+// the freed number is never written to or closed by the loop.
+struct event_number_reuser : sockserv::event_request_handler<> {
+  void handle_message(std::string_view line) {
+    if (line != "close\n") {
+      (void)write(line);
+      return;
+    }
+    const int number = request.fd;
+    const bool closed = close_through_stdio(number) == 0;
+    const int reused = occupy_number(number);
+    left_at_number = reused;
+    (void)write(closed && reused >= 0 ? "reply, number reused\n" : "reply, number not reused\n");
+  }
+};
+
+// Echoes without ever reading request.fd.
+struct event_echo_only : sockserv::event_request_handler<> {
+  void handle_message(std::string_view line) { (void)write(line); }
+};
+
+template <template <std::size_t> class Poller>
+using event_reuser_server = sockserv::basic_server<sockserv::inet4, sockserv::stream, event_number_reuser,
+                                                   sockserv::event_loop<Poller, 16>>;
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("event_loop: a handler that closes request.fd keeps its connection, and the loop never touches "
+                   "the number",
+                   "[ownership][event_loop]", event_reuser_server<sockserv::epoll_poller>,
+                   event_reuser_server<sockserv::poll_poller>, event_reuser_server<sockserv::select_poller>) {
+  using server_type = TestType;
+  left_at_number = -1;
+  const std::size_t before = open_descriptor_count();
+  {
+    auto server = listening<server_type>();
+    serving_thread<server_type> serving(*server, 0.05);
+    for (int round = 0; round < 3; ++round) {
+      sockserv::file_descriptor client = connect_to(server->server_address);
+      send_all(client.fd(), "close\n");
+      CHECK(read_line(client.fd()) == "reply, number reused\n");
+      send_all(client.fd(), "still here\n");  // heard through the loop's own, still watched, descriptor
+      CHECK(read_line(client.fd()) == "still here\n");
+      client.reset();
+      CHECK(eventually([&] { return server->active_connections() == 0; }, 5.0));
+      const int kept = left_at_number.exchange(-1);
+      CHECK(is_character_device(kept));  // still the handler's /dev/null: the loop left it alone
+      if (kept >= 0) ::close(kept);
+    }
+    serving.stop();
+  }
+  CHECK(open_descriptor_count() == before);  // the server (listener, poller) gone too
+}
+
+TEST_CASE("event_loop: a handler that never reads request.fd costs no descriptor for it", "[ownership][event_loop]") {
+  using server_type =
+      sockserv::basic_server<sockserv::inet4, sockserv::stream, event_echo_only, sockserv::event_loop<>>;
+  auto server = listening<server_type>();
+  serving_thread<server_type> serving(*server, 0.05);
+  std::vector<sockserv::file_descriptor> open;
+  open.push_back(connect_to(server->server_address));  // the loop has made whatever it makes once
+  send_all(open.back().fd(), "hi\n");
+  REQUIRE(read_line(open.back().fd()) == "hi\n");
+  const std::size_t before = open_descriptor_count();
+  constexpr std::size_t clients = 8;
+  for (std::size_t i = 1; i < clients; ++i) {
+    open.push_back(connect_to(server->server_address));
+    send_all(open.back().fd(), "hi\n");
+    REQUIRE(read_line(open.back().fd()) == "hi\n");  // accepted and served
+  }
+  CHECK(server->active_connections() == clients);
+  CHECK(open_descriptor_count() == before + 2 * (clients - 1));  // each client's socket and the loop's, no copy
+  open.clear();
+  CHECK(eventually([&] { return server->active_connections() == 0; }, 5.0));
+  serving.stop();
 }

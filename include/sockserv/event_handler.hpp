@@ -295,14 +295,12 @@ inline void event_connection::changed() noexcept {
 // client until its output drains (back-pressure: a client that does not
 // read cannot make the server buffer without bound).
 //
-// request.fd is the loop's own descriptor of the connection, not a copy as
-// a blocking handler's is (detail/lent_descriptor.hpp): use it for socket
-// options, and end the connection with close() or abort() — never close the
-// number, which the loop goes on sending to, watching and finally closing.
-// A copy per connection would cost every event server a descriptor per
-// client: 10 000 clients would need 30 000 descriptors in the process
-// instead of 20 000, and a select() server would reach FD_SETSIZE with half
-// as many clients.
+// request.fd is the handler's own copy of the connection's descriptor, made
+// the first time it is read (handler_connection.hpp): use it for socket
+// options, or close it; the loop reads, writes, watches and finally closes
+// its own number, so closing the copy neither ends the connection (use
+// close() or abort()) nor lets a reused number reach another client. A
+// handler that never reads request.fd costs no descriptor for it.
 template <class Framing = line_framing<>, std::size_t InputSize = 2048, std::size_t OutputSize = 4096>
 class event_request_handler : public base_request_handler<connection>, public event_connection {
   static_assert(InputSize > 0 && OutputSize > 0, "event handler buffers must not be empty");

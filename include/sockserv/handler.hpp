@@ -9,6 +9,7 @@
 #pragma once
 
 #include "address.hpp"
+#include "handler_connection.hpp"
 #include "io.hpp"
 #include "request_deadline.hpp"
 #include "server_base.hpp"
@@ -26,12 +27,14 @@ namespace sockserv {
 
 // Request is `connection` for stream servers, `datagram_request` for datagram
 // servers; the server refuses at compile time a handler of the wrong kind.
+// A stream handler's request is a handler_connection: its fd is the
+// handler's own copy (handler_connection.hpp).
 template <class Request>
 class base_request_handler {
  public:
   using request_type = Request;
 
-  Request request{};
+  typename detail::handler_request<Request>::type request{};
   socket_address client_address{};
   server_base* server = nullptr;
 
@@ -92,13 +95,13 @@ class stream_request_handler : public base_request_handler<connection> {
     }
     if (timeout) {
       timeval limit = to_timeval(*timeout);
-      ::setsockopt(request.fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-      ::setsockopt(request.fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+      ::setsockopt(connection_fd(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+      ::setsockopt(connection_fd(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
     }
     int family = client_address.family();
     if (disable_nagle_algorithm && (family == AF_INET || family == AF_INET6)) {
       int one = 1;
-      ::setsockopt(request.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      ::setsockopt(connection_fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
   }
 
@@ -112,6 +115,9 @@ class stream_request_handler : public base_request_handler<connection> {
   }
 
  private:
+  // The server's descriptor (request.fd would make the handler's copy).
+  int connection_fd() const noexcept { return static_cast<const connection&>(request).fd; }
+
   static timeval to_timeval(double seconds) noexcept {
     if (seconds != seconds || seconds >= 1e9) return timeval{0, 0};  // NaN, infinity: no timeout
     if (seconds <= 0) return timeval{0, 1};  // 0 would mean "no timeout" to the kernel

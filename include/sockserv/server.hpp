@@ -20,7 +20,6 @@
 #include "concurrency/synchronous.hpp"
 #include "detail/error_report.hpp"
 #include "detail/hook.hpp"
-#include "detail/lent_descriptor.hpp"
 #include "error.hpp"
 #include "handler.hpp"
 #include "server_base.hpp"
@@ -300,15 +299,10 @@ class basic_server : public server_base,
   result finish_request(request_type& request, const socket_address& client_address) {
     result started = detail::start_request<SocketType>(request, 0);
     if (!started) return started;
-    // request.fd is the handler's own copy, outliving the handler; the
-    // server keeps its number (see detail/lent_descriptor.hpp).
-    detail::lent_descriptor lent;
-    if constexpr (SocketType::type == SOCK_STREAM)
-      if (request.fd >= 0 && lent.lend(request.fd) < 0)
-        return result::from_errno(errno, "a descriptor for the handler (dup)");
+    // The handler's request.fd is its own copy, made if it asks for it
+    // (handler_connection.hpp); the server keeps this request's number.
     Handler handler;
     handler.begin_request(request, client_address, *this);
-    if constexpr (SocketType::type == SOCK_STREAM) handler.request.fd = lent.fd();
     result outcome = detail::call_hook([&] { return handler.setup(); });
     if (!outcome) return outcome;
 #if SOCKSERV_EXCEPTIONS

@@ -62,8 +62,8 @@ class file_descriptor {
 };
 
 // The request of a stream server: the accepted connection. The server owns
-// it (shutdown_request closes it); a handler gets a duplicate of its own
-// (detail/lent_descriptor.hpp), which it may close. A socket type
+// it (shutdown_request closes it); a handler's request.fd is a duplicate of
+// its own (handler_connection.hpp), which it may close. A socket type
 // that is not plain (TLS) sets transport, through which its bytes move.
 struct connection {
   int fd = -1;
