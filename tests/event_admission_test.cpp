@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <stdexcept>
 #include <string>
 #include <sys/resource.h>
 
@@ -135,9 +137,11 @@ double process_cpu_seconds() {
 TEST_CASE("event admission: a graceful drain of an adopted listener waits without spinning",
           "[event_loop][admission]") {
   using server_type = quiet_event_server<4>;
-  // A listener made elsewhere (as systemd would), adopted by the server.
+  // A listener made elsewhere (as systemd would), adopted by the server;
+  // systemd keeps its own copy open.
   auto made = test_support::listening<server_type>();
   const int adopted_fd = ::dup(made->fileno());
+  sockserv::file_descriptor systemds_copy(::dup(made->fileno()));
   const sockserv::socket_address at = made->server_address;
   made.reset();
   server_type server(sockserv::adopt_socket, adopted_fd);
@@ -147,7 +151,51 @@ TEST_CASE("event admission: a graceful drain of an adopted listener waits withou
     test_support::serving_thread<server_type> serving(server);
     idle = occupy("127.0.0.1", at);
   }
+  // A client that arrives during the drain waits in the backlog of the copy
+  // still open: the listening socket stays readable. A poller still
+  // watching it after the server closed its number would report it on
+  // every turn (epoll watches the socket, not the number).
+  sockserv::file_descriptor late = test_support::connect_to(at);
   const double cpu_before = process_cpu_seconds();
   CHECK_FALSE(server.graceful_close(0.5));  // the idle client holds it to the deadline
   CHECK(process_cpu_seconds() - cpu_before < 0.25);  // asleep, not spinning, for those 0.5 s
 }
+
+#if SOCKSERV_EXCEPTIONS
+namespace {
+std::atomic<int> constructor_throws{0};  // how many handler constructions throw next
+
+struct throwing_event : counted_event {
+  throwing_event() {
+    if (constructor_throws.fetch_sub(1) > 0) throw std::runtime_error("handler constructor threw");
+  }
+};
+
+struct throwing_event_server
+    : sockserv::basic_server<sockserv::inet4, sockserv::stream, throwing_event,
+                             sockserv::event_loop<sockserv::default_poller, 4>, throwing_event_server> {
+  using throwing_event_server::basic_server::basic_server;
+  void handle_error(sockserv::connection&, const sockserv::socket_address&, const char*) {}
+};
+}  // namespace
+
+TEST_CASE("event admission: a handler constructor that throws gives its address's count back",
+          "[event_loop][admission][ownership]") {
+  auto server = test_support::listening<throwing_event_server>();
+  server->max_connections_per_address = 1;
+  constructor_throws = 1;
+  test_support::serving_thread<throwing_event_server> serving(*server);
+  {
+    sockserv::file_descriptor refused = test_support::connect_from("127.0.0.1", server->server_address);
+    CHECK(test_support::read_until_eof(refused.fd()).eof);  // no handler: closed unanswered
+  }
+  // The same address again, with the cap of 1: admitted, since nothing of
+  // the first connection is left in flight.
+  sockserv::file_descriptor next = occupy("127.0.0.1", server->server_address);
+  test_support::send_all(next.fd(), "again\n");
+  CHECK(test_support::read_line(next.fd()) == "again\n");
+  CHECK(server->stats().refused_per_address == 0);
+  CHECK(server->active_connections() == 1);
+  constructor_throws = 0;
+}
+#endif

@@ -256,7 +256,7 @@ class basic_server : public server_base,
   // threads are still waited for by the destructor.
   bool graceful_close(double seconds) {
     const std::int64_t deadline = detail::monotonic_ms() + detail::to_poll_ms(seconds);
-    close_socket();
+    close_listener();
     const bool finished = this->drain_requests(deadline);
     server_close();
     return finished;
@@ -265,8 +265,14 @@ class basic_server : public server_base,
   // Stops listening, then lets the policy finish what is in flight (threads,
   // children). Idempotent; afterwards fileno() == -1.
   void server_close() {
-    close_socket();
+    close_listener();
     this->wait_for_requests_in_flight();
+  }
+
+  // The listener's close: whatever watches it lets go first.
+  void close_listener() noexcept {
+    this->before_listener_closes();
+    close_socket();
   }
 
   // A loop serving this server found its socket readable: fetches and

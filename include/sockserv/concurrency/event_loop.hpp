@@ -131,6 +131,11 @@ class loop_membership {
   }
   void stop_listener() noexcept { listener_.stop(); }
   bool listening() const noexcept { return listener_.active(); }
+  // Before the server closes its listener: the poller lets go of it first.
+  // epoll watches the socket, not the number, so a listener with another
+  // copy open (one adopted from systemd or inetd) would stay registered
+  // after the close and be reported readable on every turn of a drain.
+  void before_listener_closes() noexcept { listener_.stop(); }
 
   void switch_loop(sockserv::loop* to) noexcept {
     listener_.stop();
@@ -176,6 +181,7 @@ class event_loop<Poller, Capacity>::datagram_mixin
     this->switch_loop(nullptr);
   }
   void wait_for_requests_in_flight() { this->stop_listener(); }
+  void before_listener_closes() noexcept { this->stop_listener(); }  // see loop_membership
 
   // The shared loop found the socket readable: the queued datagrams (up to
   // a batch, so other sources get their turn).
@@ -348,12 +354,17 @@ class event_loop<Poller, Capacity>::stream_mixin
       server.shutdown_request(request);
       return;
     }
+    // The address's count goes back unless the slot takes it, whether the
+    // slot could not be opened or the handler's constructor threw.
+    struct admission_hold {
+      address_limiter<Capacity>& limiter;
+      int admitted;
+      ~admission_hold() { limiter.release(admitted); }
+    } hold{per_address_, admitted};
     const std::uint32_t slot = open_slot(request, client_address);
-    if (slot == none) {
-      per_address_.release(admitted);
-      return;
-    }
+    if (slot == none) return;
     slots_[slot].admitted = admitted;
+    hold.admitted = address_limiter<Capacity>::untracked;
     server.note_in_flight(active_connections());
     start_connection(slot);
   }
