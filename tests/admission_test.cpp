@@ -52,8 +52,18 @@ TEMPLATE_TEST_CASE("stats() counts accepted, refused by verify_request, failed a
   using server_type = alternating_server<TestType>;
   auto server = listening<server_type>();
   serving_thread<server_type> serving(*server, 0.02);
+  // One request at a time: a client has its reply before the worker is
+  // done, so under threading each exchange waits for the request to end.
+  const auto one_at_a_time = [&] {
+    if constexpr (std::is_same_v<TestType, sockserv::threading<4>>)
+      return eventually([&] { return server->requests_in_flight() == 0; }, 5.0);
+    else
+      return true;
+  };
   CHECK(exchange_stream(server->server_address, "one\n") == "ready\none\n");  // admitted
+  CHECK(one_at_a_time());
   CHECK(exchange_stream(server->server_address, "two\n").empty());             // refused
+  CHECK(one_at_a_time());
   CHECK(exchange_stream(server->server_address, "fail\n") == "ready\n");       // admitted, fails
   // A forked child's failure reaches the parent's counters when it is reaped.
   CHECK(eventually([&] { return server->stats().failed == 1; }, 3.0));

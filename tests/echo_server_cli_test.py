@@ -57,7 +57,8 @@ def start_tcp_server(policy, stderr=None):
 
 
 def idle_client_cannot_hold_the_stop(policy):
-    """SIGTERM with an idle client: the 5 s stop deadline ends its request."""
+    """SIGTERM with an idle client: the 5 s stop deadline ends its request
+    (sync: the stop ends the request's input at once)."""
     server, port = start_tcp_server(policy)
     try:
         idle = connect(("127.0.0.1", port))
@@ -148,7 +149,7 @@ def inetd_connection(family_option):
 def main():
     for policy in ("sync", "threading", "forking", "event"):
         graceful_stop(policy)
-    for policy in ("threading", "forking"):
+    for policy in ("sync", "threading", "forking", "event"):
         idle_client_cannot_hold_the_stop(policy)
     stats_on_sigusr1()
     directory = tempfile.mkdtemp(prefix="sockserv-cli-")

@@ -175,3 +175,60 @@ TEST_CASE("signals that do not ask for shutdown leave serve_forever serving", "[
   CHECK(serving.stop() < prompt);
   CHECK(serving.outcome().ok());
 }
+
+namespace {
+// Answers each line until end of input: a client that goes quiet holds it
+// in readline(), inside serve_forever() (synchronous).
+struct line_by_line : sockserv::stream_request_handler<> {
+  void handle() {
+    for (;;) {
+      std::string_view line = rfile.readline();
+      if (line.empty()) break;
+      wfile.write(line);
+    }
+    wfile.write("end\n");
+  }
+};
+}  // namespace
+
+TEMPLATE_TEST_CASE("synchronous: shutdown() ends the input of the request in flight, so serve_forever returns "
+                   "while its client is silent",
+                   "[server][shutdown]", sockserv::inet4, sockserv::unix_socket) {
+  temp_dir dir;
+  using server_type = sockserv::basic_server<TestType, sockserv::stream, line_by_line>;
+  auto server = [&] {
+    if constexpr (std::is_same_v<TestType, sockserv::unix_socket>)
+      return std::make_unique<server_type>(dir.file("quiet.sock"));
+    else
+      return std::make_unique<server_type>(sockserv::inet_endpoint{"127.0.0.1", 0});
+  }();
+  REQUIRE(*server);
+  serving_thread<server_type> serving(*server, long_poll_interval);
+  sockserv::file_descriptor client = connect_to(server->server_address);
+  send_all(client.fd(), "one\n");
+  CHECK(read_line(client.fd()) == "one\n");  // being served, now waiting for more
+  send_all(client.fd(), "two\n");
+  CHECK(read_line(client.fd()) == "two\n");
+  CHECK(serving.stop() < prompt);  // not held by the silent client
+  read_outcome rest = read_until_eof(client.fd());
+  CHECK(rest.data == "end\n");  // the handler saw end of input and its last reply went out
+  CHECK(rest.eof);
+}
+
+TEST_CASE("synchronous: a stop requested before a request starts ends that request's input too",
+          "[server][shutdown]") {
+  using server_type = sockserv::tcp_server<line_by_line>;
+  server_type server({"127.0.0.1", 0});
+  REQUIRE(server);
+  sockserv::file_descriptor client = connect_to(server.server_address);
+  send_all(client.fd(), "queued\n");
+  server.request_shutdown();  // nothing runs: the stop stays pending (as in Python)
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(server.handle_request().ok());  // reads what was sent, then end of input: does not wait for more
+  CHECK(seconds_since(start) < prompt);
+  read_outcome got = read_until_eof(client.fd());
+  CHECK(got.data == "queued\nend\n");
+  const auto again = std::chrono::steady_clock::now();
+  CHECK(server.serve_forever(long_poll_interval).ok());  // and the stop is still pending: returns at once
+  CHECK(seconds_since(again) < prompt);
+}

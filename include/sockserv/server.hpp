@@ -448,7 +448,11 @@ class basic_server : public server_base,
   }
 
   void finish_construction(const result& made) {
-    if (made) return;
+    if (made) {
+      if constexpr (std::is_same_v<Concurrency, synchronous> && SocketType::type == SOCK_STREAM)
+        this->reserve_request_input();  // a stop ends the input of the request in flight
+      return;
+    }
     close_socket();
     record_construction_error(made);
 #if SOCKSERV_EXCEPTIONS

@@ -10,6 +10,7 @@
 #include "address.hpp"
 #include "admission.hpp"
 #include "detail/serving_flag.hpp"
+#include "detail/stop_ends_input.hpp"
 #include "detail/syscall.hpp"
 #include "detail/text.hpp"
 #include "error.hpp"
@@ -77,6 +78,21 @@ class server_base {
   void count(server_event what) noexcept { counters_.add(what); }
   void note_in_flight(std::size_t now) noexcept { counters_.note_in_flight(now); }
 
+  // For the synchronous policy: the stream request on `connection` runs
+  // inside serve_forever(), and a stop ends its input (see
+  // detail/stop_ends_input.hpp) — also one requested before it started.
+  void begin_request_input(int connection) noexcept {
+    if (stop_ends_input_.begin(connection) && shutdown_requested_.load()) stop_ends_input_.cut();
+  }
+  void end_request_input() noexcept { stop_ends_input_.end(wakeup_.read_fd()); }
+
+ protected:
+  // Built as a synchronous stream server: the number a stop reaches the
+  // request in flight through (see begin_request_input).
+  void reserve_request_input() noexcept { (void)stop_ends_input_.reserve(wakeup_.read_fd()); }
+
+ public:
+
   // Admits a request from `client` into a policy's address_limiter (which
   // the caller serialises), or counts it refused when its address already
   // has max_connections_per_address requests in flight. `slot` goes to
@@ -100,6 +116,7 @@ class server_base {
     if (loop* shared = shared_loop_.load()) return shared->request_shutdown();
     shutdown_requested_.store(true);
     wakeup_.notify();
+    stop_ends_input_.cut();  // a synchronous request in flight (detail/stop_ends_input.hpp)
   }
 
   // Stops serve_forever() and waits until it has returned. The loop wakes at
@@ -360,6 +377,7 @@ class server_base {
 
   detail::stats_counters counters_;
   wakeup_pipe wakeup_;
+  detail::stop_ends_input stop_ends_input_;  // after wakeup_: the reserved number may refer to its pipe
   std::atomic<loop*> shared_loop_{nullptr};
   std::atomic<bool> shutdown_requested_{false};
   detail::serving_flag serving_;

@@ -38,7 +38,18 @@ struct synchronous {
       auto& server = static_cast<Server&>(*this).self();
       server.note_in_flight(1);
       detail::request_scope scope{server, detail::connection_fd_of(request)};
-      server.serve_request(request, client_address);
+      if constexpr (SocketType::type == SOCK_STREAM) {
+        // A stop ends this request's input (detail/stop_ends_input.hpp), so
+        // that serve_forever() returns even while a client sends nothing.
+        server.begin_request_input(request.fd);
+        struct input_end {
+          server_base& server;
+          ~input_end() { server.end_request_input(); }
+        } ended{server};
+        server.serve_request(request, client_address);
+      } else {
+        server.serve_request(request, client_address);
+      }
     }
     void service_actions() {}
     void handle_timeout() {}
