@@ -285,9 +285,10 @@ class Running:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.01)
-        self.stop()
         self.err.seek(0)
-        raise RuntimeError("server did not start: %s: %s" % (" ".join(argv), self.err.read()[-500:]))
+        why = self.err.read()[-500:]  # before stop(), which closes the file
+        self.stop()
+        raise RuntimeError("server did not start: %s: %s" % (" ".join(argv), why))
 
     @property
     def pid(self):
