@@ -112,6 +112,35 @@ TEST_CASE("event_loop: request_shutdown() ends serve_forever at once with the co
   CHECK(server->active_connections() == 2);  // stopped serving, not closed: server_close() does that
 }
 
+TEST_CASE("forking and event_loop: graceful_close(deadline) keeps its deadline with a request held by an idle client") {
+  const auto keeps_its_deadline = [](auto& server, const char* policy) {
+    using server_type = std::remove_reference_t<decltype(server)>;
+    sockserv::file_descriptor idle;
+    {
+      serving_thread<server_type> serving(server, 30.0);
+      idle = occupy(server.server_address);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    CHECK_FALSE(server.graceful_close(0.2));
+    const double took = seconds_since(start);
+    INFO(policy << ": graceful_close(0.2) took " << took << " s");
+    CHECK(took >= 0.19);
+    CHECK(took < 0.2 + 0.5);
+    CHECK(read_until_eof(idle.fd(), 1000).eof);  // its request was ended: child killed, connection closed
+  };
+  {
+    auto server = listening<forking2>();
+    keeps_its_deadline(*server, "forking");
+    CHECK(server->active_children() == 0);
+    CHECK(zombie_children() == 0);
+  }
+  {
+    auto server = listening<event2>();
+    keeps_its_deadline(*server, "event_loop");
+    CHECK(server->active_connections() == 0);
+  }
+}
+
 namespace {
 struct stopping_handler : sockserv::stream_request_handler<> {
   void handle() {
@@ -291,5 +320,38 @@ TEST_CASE("threading: end_all_requests() in ~Derived ends daemon requests before
   }
   server.reset();
   CHECK(hooks_after_destruction == 0);
+  CHECK(read_until_eof(idle.fd(), 1000).eof);
+}
+
+namespace {
+// The same for the event loop: its connections are closed through the
+// server's hooks too (close_request), when the server is destroyed.
+std::atomic<int> event_hooks_after_destruction{0};
+struct member_using_event_server
+    : sockserv::basic_server<sockserv::inet4, sockserv::stream, idle_event_handler,
+                             sockserv::event_loop<sockserv::epoll_poller, 2>, member_using_event_server> {
+  using basic_server::basic_server;
+  std::atomic<bool> alive{true};
+  ~member_using_event_server() {
+    end_all_requests();
+    alive = false;
+  }
+  void close_request(sockserv::connection& request) {
+    if (!alive) ++event_hooks_after_destruction;
+    basic_server::close_request(request);
+  }
+};
+}  // namespace
+
+TEST_CASE("event_loop: end_all_requests() in ~Derived closes the connections before Derived's members go") {
+  auto server = listening<member_using_event_server>();
+  sockserv::file_descriptor idle;
+  {
+    serving_thread<member_using_event_server> serving(*server, 30.0);
+    idle = occupy(server->server_address);
+  }
+  CHECK(server->active_connections() == 1);  // still open when the destructor begins
+  server.reset();
+  CHECK(event_hooks_after_destruction == 0);
   CHECK(read_until_eof(idle.fd(), 1000).eof);
 }
