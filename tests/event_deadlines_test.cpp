@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <string>
+#include <limits>
 #include <thread>
 
 namespace {
@@ -98,4 +99,35 @@ TEST_CASE("event deadlines: a malformed frame closes the connection after the re
   test_support::read_outcome rest = test_support::read_until_eof(c.fd(), 3000);
   CHECK(rest.data == "onetwo");
   CHECK(rest.eof);
+}
+
+namespace {
+// "nan\n" as the first line makes this connection's idle timeout NaN;
+// every other connection keeps 0.1 s.
+struct nan_or_short_timeout : sockserv::event_request_handler<> {
+  nan_or_short_timeout() { timeout = 0.1; }
+  void handle_message(std::string_view line) {
+    if (line == "nan\n") timeout = std::numeric_limits<double>::quiet_NaN();
+    if (!write(line)) abort();
+  }
+};
+using nan_server =
+    sockserv::basic_server<sockserv::inet4, sockserv::stream, nan_or_short_timeout, sockserv::event_loop<>>;
+}  // namespace
+
+TEST_CASE("event deadlines: a NaN timeout means never, as for a blocking handler's", "[event_loop][deadline]") {
+  auto server = test_support::listening<nan_server>();
+  test_support::serving_thread<nan_server> serving(*server);
+  sockserv::file_descriptor never = test_support::connect_to(server->server_address);
+  test_support::send_all(never.fd(), "nan\n");
+  CHECK(test_support::read_line(never.fd()) == "nan\n");
+  // A connection with the 0.1 s idle timeout, opened after, is closed by
+  // it: by then the NaN one has been idle longer.
+  sockserv::file_descriptor short_lived = test_support::connect_to(server->server_address);
+  test_support::send_all(short_lived.fd(), "hi\n");
+  CHECK(test_support::read_line(short_lived.fd()) == "hi\n");
+  CHECK(test_support::read_until_eof(short_lived.fd(), 3000).eof);
+  test_support::send_all(never.fd(), "still open\n");
+  CHECK(test_support::read_line(never.fd()) == "still open\n");
+  CHECK(server->stats().timed_out == 1);
 }

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <limits>
 #include <mutex>
 #include <memory>
 #include <set>
@@ -212,4 +213,31 @@ TEST_CASE("threading: a thousand requests leave no extra threads or descriptors"
   }
   CHECK(test_support::running_threads() == threads_before);
   CHECK(test_support::open_descriptor_count() == descriptors_before);
+}
+
+namespace {
+// A worker whose stack cannot be had: mapping it fails, so no worker can
+// ever be started (a machine out of memory or thread slots looks the same).
+constexpr std::size_t unmappable_stack = std::numeric_limits<std::size_t>::max() / 4 * 3;
+struct counting_errors_server
+    : sockserv::basic_server<sockserv::inet4, sockserv::stream, test_support::line_echo_handler,
+                             sockserv::threading<1, unmappable_stack>, counting_errors_server> {
+  using basic_server::basic_server;
+  int errors = 0;
+  void handle_error(sockserv::connection&, const sockserv::socket_address&, const char*) { ++errors; }
+};
+}  // namespace
+
+TEST_CASE("threading: a request no worker can be started for is reported, counted as failed and shut down",
+          "[threading][admission]") {
+  auto server = test_support::listening<counting_errors_server>();
+  for (int round = 1; round <= 2; ++round) {  // and the server goes on
+    sockserv::file_descriptor client = test_support::connect_to(server->server_address);
+    test_support::send_all(client.fd(), "hello\n");
+    CHECK(server->handle_request().ok());  // the request was fetched; its failure went to handle_error
+    CHECK(test_support::read_until_eof(client.fd(), 2000).eof);  // shut down unanswered
+    CHECK(server->errors == round);
+    CHECK(server->stats().failed == static_cast<unsigned long>(round));
+  }
+  CHECK(server->started_workers() == 0);
 }

@@ -313,7 +313,9 @@ class event_request_handler : public base_request_handler<connection>, public ev
 
   // Deadlines, in seconds, each unset by default (= never); set them in the
   // constructor or setup(). A connection past any of them is closed (and
-  // counted as timed out):
+  // counted as timed out). 0 or less: at once; NaN: never, as for a
+  // blocking handler's timeout; +infinity: the longest a timer waits
+  // (about 24 days).
   //   timeout               — idle: nothing received for this long;
   //   first_message_timeout — no complete message yet, this long after it
   //                           opened (a client trickling bytes keeps a slot

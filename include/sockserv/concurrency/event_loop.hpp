@@ -964,7 +964,7 @@ class event_loop<Poller, Capacity>::stream_mixin
       if (earliest < 0 || at < earliest) earliest = at;
     };
     auto consider = [&](const std::optional<double>& seconds, std::int64_t from) {
-      if (seconds) consider_at(from + detail::to_poll_ms(*seconds));
+      if (seconds && *seconds == *seconds) consider_at(from + detail::to_poll_ms(*seconds));  // NaN: never
     };
     if constexpr (secured)
       if (handshaking(slot)) consider_at(s.opened_ms + transport(slot).handshake_timeout_ms());

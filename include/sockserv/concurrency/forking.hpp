@@ -92,8 +92,10 @@ struct forking {
       flush_stdout();  // or the child would print the parent's pending output again
       pid_t pid = ::fork();
       if (pid == -1) {
+        const int code = errno;
         per_address_.release(admitted);
-        server.handle_error(request, client_address, result::from_errno(errno, "fork").message());
+        server.count(server_event::failed);
+        server.handle_error(request, client_address, result::from_errno(code, "fork").message());
         server.shutdown_request(request);
         return;
       }
