@@ -26,21 +26,25 @@
 
 namespace sockserv {
 
-// What an alias names when no Derived is given: the server, but final. The
-// pipeline calls hooks through Derived, so a class that derived from it to
-// replace a hook would silently keep the library's hook (an access check
-// that refuses nobody); instead it does not compile, and the error names
-// the fix. basic_server itself stays open for the CRTP pattern.
-template <class Server>
-class pass_your_class_as_Derived_to_derive_from final : public Server {
+// What an alias names when no Derived is given: the server, final (as
+// basic_server without a Derived is, see server.hpp), under a name that
+// says the fix when a class derives from it: the pipeline calls hooks
+// through Derived, so a class that derived from it to replace a hook would
+// silently keep the library's hook (an access check that refuses nobody).
+template <class Family, class Type, class Handler, class Policy>
+class pass_your_class_as_Derived_to_derive_from final
+    : public basic_server<Family, Type, Handler, Policy, pass_your_class_as_Derived_to_derive_from<Family, Type, Handler, Policy>> {
+  using pipeline =
+      basic_server<Family, Type, Handler, Policy, pass_your_class_as_Derived_to_derive_from<Family, Type, Handler, Policy>>;
+
  public:
-  using Server::Server;
+  using pipeline::pipeline;
 };
 
 namespace detail {
 template <class Family, class Type, class Handler, class Policy, class Derived>
 using server_alias = std::conditional_t<std::is_void_v<Derived>,
-                                        pass_your_class_as_Derived_to_derive_from<basic_server<Family, Type, Handler, Policy>>,
+                                        pass_your_class_as_Derived_to_derive_from<Family, Type, Handler, Policy>,
                                         basic_server<Family, Type, Handler, Policy, Derived>>;
 }  // namespace detail
 

@@ -102,11 +102,17 @@ TEMPLATE_TEST_CASE("each family and socket type serves three clients under threa
 
 TEST_CASE("the eight predefined aliases name the policy and socket type", "[concurrency][aliases]") {
   using sockserv::basic_server;
-  // Each alias is its basic_server, made final (see sockserv.hpp).
-  STATIC_REQUIRE(std::is_base_of_v<basic_server<sockserv::inet4, sockserv::stream, upper_stream_handler, sockserv::threading<>>,
-                                   sockserv::threading_tcp_server<upper_stream_handler>>);
-  STATIC_REQUIRE(std::is_base_of_v<basic_server<sockserv::inet4, sockserv::datagram<>, upper_datagram_handler, sockserv::forking<>>,
-                                   sockserv::forking_udp_server<upper_datagram_handler>>);
+  // Each alias is its basic_server's pipeline with itself as Derived, made
+  // final (see sockserv.hpp).
+  using threaded_tcp = sockserv::threading_tcp_server<upper_stream_handler>;
+  using forked_udp = sockserv::forking_udp_server<upper_datagram_handler>;
+  STATIC_REQUIRE(std::is_base_of_v<
+                 basic_server<sockserv::inet4, sockserv::stream, upper_stream_handler, sockserv::threading<>, threaded_tcp>,
+                 threaded_tcp>);
+  STATIC_REQUIRE(std::is_base_of_v<
+                 basic_server<sockserv::inet4, sockserv::datagram<>, upper_datagram_handler, sockserv::forking<>, forked_udp>,
+                 forked_udp>);
+  STATIC_REQUIRE(std::is_final_v<basic_server<sockserv::inet4, sockserv::stream, upper_stream_handler>>);
   STATIC_REQUIRE(std::is_final_v<sockserv::forking_udp_server<upper_datagram_handler>>);
   STATIC_REQUIRE(sockserv::threading_unix_stream_server<upper_stream_handler>::socket_type == SOCK_STREAM);
   STATIC_REQUIRE(sockserv::threading_unix_datagram_server<upper_datagram_handler>::address_family == AF_UNIX);

@@ -479,4 +479,21 @@ class basic_server : public server_base,
   typename detail::accept_buffer_of<policy_mixin, SocketType>::type receive_buffer_;
 };
 
+// basic_server without a Derived is final. The pipeline calls the hooks
+// through Derived, so a class that derived from basic_server<F, T, H, C> to
+// replace a hook would silently keep the library's own (an access check
+// that refuses nobody would serve everybody): it does not compile instead.
+// To replace hooks, pass your class as Derived (the CRTP pattern above).
+// This one is its own Derived.
+template <class AddressFamily, class SocketType, class Handler, class Concurrency>
+class basic_server<AddressFamily, SocketType, Handler, Concurrency, void> final
+    : public basic_server<AddressFamily, SocketType, Handler, Concurrency,
+                          basic_server<AddressFamily, SocketType, Handler, Concurrency, void>> {
+  using pipeline = basic_server<AddressFamily, SocketType, Handler, Concurrency,
+                                basic_server<AddressFamily, SocketType, Handler, Concurrency, void>>;
+
+ public:
+  using pipeline::pipeline;
+};
+
 }  // namespace sockserv
