@@ -1,14 +1,18 @@
 // The request path owns its descriptor: when verify_request(), handle_error()
 // or handle_busy() throws, the connection is still shut down and closed —
-// nothing leaks, and the exception is not swallowed.
+// nothing leaks, and the exception is not swallowed; when a handler's
+// constructor or finish() throws (synchronous, threading), the request fails
+// (handle_error, stats().failed), nothing leaks and the server goes on.
 #include "support/client.hpp"
 #include "support/descriptors.hpp"
+#include "support/processes.hpp"
 #include "support/serving_thread.hpp"
 
 #include <sockserv.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <stdexcept>
 
 using namespace test_support;
@@ -46,5 +50,54 @@ TEST_CASE("a throwing verify_request() or handle_error() leaks no descriptor and
     CHECK(read_until_eof(client.fd()).eof);
   }
   CHECK(open_descriptor_count() == before);
+}
+#endif
+
+#if SOCKSERV_EXCEPTIONS
+namespace {
+// The first request's handler throws from its constructor or its finish()
+// (as chosen); later ones echo a line.
+std::atomic<int> throws_left{0};
+std::atomic<bool> throw_in_constructor{false};
+struct throwing_handler : sockserv::stream_request_handler<> {
+  throwing_handler() {
+    if (throw_in_constructor && throws_left.fetch_sub(1) > 0) throw std::runtime_error("constructor threw");
+  }
+  void handle() { wfile.write(rfile.readline()); }
+  void finish() {
+    stream_request_handler::finish();
+    if (!throw_in_constructor && throws_left.fetch_sub(1) > 0) throw std::runtime_error("finish threw");
+  }
+};
+template <class Policy>
+struct quiet_throwing_server
+    : sockserv::basic_server<sockserv::inet4, sockserv::stream, throwing_handler, Policy, quiet_throwing_server<Policy>> {
+  using quiet_throwing_server::basic_server::basic_server;
+  void handle_error(sockserv::connection&, const sockserv::socket_address&, const char*) {}
+};
+}  // namespace
+
+TEMPLATE_TEST_CASE("a handler whose constructor or finish() throws leaks no descriptor, and the server goes on",
+                   "[ownership]", sockserv::synchronous, sockserv::threading<2>) {
+  using server_type = quiet_throwing_server<TestType>;
+  const bool in_constructor = GENERATE(true, false);
+  throw_in_constructor = in_constructor;
+  throws_left = 1;
+  auto server = listening<server_type>();
+  const std::size_t before = open_descriptor_count();
+  {
+    serving_thread<server_type> serving(*server, 0.05);
+    {
+      sockserv::file_descriptor first = connect_to(server->server_address);
+      send_all(first.fd(), "first\n");
+      read_outcome got = read_until_eof(first.fd());
+      CHECK(got.eof);  // the request ended: closed, whatever it had sent
+      CHECK(got.data == (in_constructor ? "" : "first\n"));  // finish() threw after the reply
+    }
+    CHECK(exchange_stream(server->server_address, "second\n") == "second\n");  // still serving
+    CHECK(eventually([&] { return server->stats().failed == 1; }, 5.0));
+  }
+  CHECK(eventually([&] { return open_descriptor_count() == before; }, 5.0));
+  throws_left = 0;
 }
 #endif
