@@ -116,3 +116,47 @@ TEST_CASE("without exceptions, bind_and_activate = false defers the failure to s
   CHECK_FALSE(unparsed);
   CHECK_THAT(unparsed.error().message(), Contains("not-an-ip"));
 }
+
+namespace {
+// Fails in the step that `failing_step` names, through results (no
+// exceptions here); 0: verify_request() refuses.
+int failing_step = 0;
+struct step_failing : sockserv::stream_request_handler<> {
+  sockserv::result setup() {
+    stream_request_handler::setup();
+    return failing_step == 1 ? sockserv::result::failure("setup failed") : sockserv::result{};
+  }
+  sockserv::result handle() {
+    wfile.write(rfile.readline());
+    return failing_step == 2 ? sockserv::result::failure("handle failed") : sockserv::result{};
+  }
+  sockserv::result finish() {
+    stream_request_handler::finish();
+    return failing_step == 3 ? sockserv::result::failure("finish failed") : sockserv::result{};
+  }
+};
+struct refusing_or_failing_server : sockserv::tcp_server<step_failing, refusing_or_failing_server> {
+  using basic_server::basic_server;
+  int errors = 0;
+  bool verify_request(sockserv::connection&, const sockserv::socket_address&) { return failing_step != 0; }
+  void handle_error(sockserv::connection&, const sockserv::socket_address&, const char*) { ++errors; }
+};
+}  // namespace
+
+TEST_CASE("without exceptions a refused request and failing setup(), handle() or finish() leak no descriptor",
+          "[server][noexcept][ownership]") {
+  failing_step = GENERATE(0, 1, 2, 3);
+  refusing_or_failing_server server({"127.0.0.1", 0});
+  REQUIRE(server);
+  const std::size_t before = open_descriptor_count();
+  {
+    sockserv::file_descriptor client = connect_to(server.server_address);
+    send_all(client.fd(), "line\n");
+    (void)server.handle_request();
+    CHECK(read_until_eof(client.fd()).eof);  // ended, whatever step failed
+  }
+  CHECK(open_descriptor_count() == before);
+  CHECK(server.errors == (failing_step == 0 ? 0 : 1));
+  CHECK(server.stats().failed == (failing_step == 0 ? 0u : 1u));
+  CHECK(server.stats().refused_verify == (failing_step == 0 ? 1u : 0u));
+}
