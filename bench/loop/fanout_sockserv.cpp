@@ -27,10 +27,7 @@ std::uint64_t lost = 0;  // writes refused for want of room
 void (*broadcast_line)(chat& from, std::string_view line) = nullptr;
 
 struct chat : sockserv::event_request_handler<sockserv::line_framing<>, 2048, 4096> {
-  void setup() {  // as every server of the benchmark does
-    int one = 1;
-    ::setsockopt(request.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
+  void setup() { (void)request.set_option(IPPROTO_TCP, TCP_NODELAY, 1); }  // as every server of the benchmark does
   void handle_message(std::string_view line) { broadcast_line(*this, line); }
 };
 

@@ -31,14 +31,17 @@
 #include "detail/syscall.hpp"
 #include "socket.hpp"
 
+#include <cstdint>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 namespace sockserv {
 
 // request.fd of a stream handler: converts to int, the handler's number.
 // -1 (errno set, e.g. EMFILE) if no copy could be made; the next use tries
-// again. Not copyable: copy the number (`int fd = request.fd;`).
+// again. Not copyable: copy the number (`int fd = request.fd;`, or
+// `request.fd.get()` where no int is expected, as for printf's %d).
 class handler_descriptor {
  public:
   handler_descriptor() noexcept = default;
@@ -59,6 +62,11 @@ class handler_descriptor {
     owned_ = owned;
   }
 
+  // The server's descriptor is about to close: no copy is made from now
+  // on (a handler's destructor that reads request.fd gets -1); one made
+  // already stays the handler's until reclaim().
+  void orphan() noexcept { owned_ = -1; }
+
   // Closes the copy if it is still the one made for the handler (above).
   void reclaim() noexcept {
     if (lent_ >= 0 && still_lent()) detail::close_descriptor(lent_);
@@ -67,26 +75,29 @@ class handler_descriptor {
 
  private:
   void lend() const noexcept {
-    const int copy = ::fcntl(owned_, F_DUPFD_CLOEXEC, 0);
+    const int copy = ::fcntl(owned_, F_DUPFD_CLOEXEC, 3);  // never 0-2: stdio of a daemon started without it
     if (copy < 0) return;
     struct stat made {};
     if (::fstat(copy, &made) != 0) {
       detail::close_descriptor(copy);
       return;
     }
-    device_ = made.st_dev;
-    inode_ = made.st_ino;
+    device_ = static_cast<std::uint64_t>(made.st_dev);
+    inode_ = static_cast<std::uint64_t>(made.st_ino);
     lent_ = copy;
   }
   bool still_lent() const noexcept {
     struct stat now {};
-    return ::fstat(lent_, &now) == 0 && now.st_dev == device_ && now.st_ino == inode_;
+    return ::fstat(lent_, &now) == 0 && static_cast<std::uint64_t>(now.st_dev) == device_ &&
+           static_cast<std::uint64_t>(now.st_ino) == inode_;
   }
 
   int owned_ = -1;
   mutable int lent_ = -1;
-  mutable dev_t device_{};
-  mutable ino_t inode_{};
+  // 64-bit whatever _FILE_OFFSET_BITS says, so that every translation unit
+  // agrees on the layout.
+  mutable std::uint64_t device_ = 0;
+  mutable std::uint64_t inode_ = 0;
 };
 
 // A stream handler's request. Its fd hides connection::fd (the server's
@@ -95,7 +106,7 @@ class handler_descriptor {
 struct handler_connection : connection {
   handler_descriptor fd;
 
-  handler_connection() noexcept = default;
+  handler_connection() noexcept {}  // user-provided: not an aggregate in C++17 either
   handler_connection(const handler_connection&) = delete;
   handler_connection& operator=(const handler_connection&) = delete;
   // The server hands the handler its request (begin_request).
@@ -106,6 +117,12 @@ struct handler_connection : connection {
   }
 
   int fileno() const noexcept { return fd; }
+
+  // An int socket option (TCP_NODELAY, SO_KEEPALIVE, ...) set on the
+  // connection without making the copy: what setsockopt() returns.
+  int set_option(int level, int name, int value) const noexcept {
+    return ::setsockopt(connection::fd, level, name, &value, sizeof value);
+  }
 };
 
 namespace detail {

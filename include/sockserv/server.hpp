@@ -271,7 +271,7 @@ class basic_server : public server_base,
 
   // The listener's close: whatever watches it lets go first.
   void close_listener() noexcept {
-    this->before_listener_closes();
+    let_go_of_listener(0);
     close_socket();
   }
 
@@ -461,6 +461,14 @@ class basic_server : public server_base,
   }
 
   using policy_mixin = typename Concurrency::template mixin<basic_server, SocketType, Handler>;
+
+  // A policy whose loop watches the listener (the event loop) lets go of it
+  // before the close; the others have nothing to do (nor need to say so).
+  template <class Policy = policy_mixin>
+  auto let_go_of_listener(int) noexcept -> decltype(static_cast<Policy*>(this)->before_listener_closes()) {
+    return static_cast<Policy*>(this)->before_listener_closes();
+  }
+  void let_go_of_listener(long) noexcept {}
 
   // The policy's own wait if it has one (the event loop serves connections
   // while it waits), else the plain wait on the server socket.

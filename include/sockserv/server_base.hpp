@@ -80,9 +80,13 @@ class server_base {
 
   // For the synchronous policy: the stream request on `connection` runs
   // inside serve_forever(), and a stop ends its input (see
-  // detail/stop_ends_input.hpp) — also one requested before it started.
+  // detail/stop_ends_input.hpp) — also one requested just before it
+  // started, if serve_forever() runs it. A stop left pending while no loop
+  // runs is serve_forever()'s (as in Python): handle_request() and
+  // serve_connection() serve as usual.
   void begin_request_input(int connection) noexcept {
-    if (stop_ends_input_.begin(connection) && shutdown_requested_.load()) stop_ends_input_.cut();
+    if (stop_ends_input_.begin(connection) && shutdown_requested_.load() && serving_.held_by_caller())
+      stop_ends_input_.cut();
   }
   void end_request_input() noexcept { stop_ends_input_.end(wakeup_.read_fd()); }
 

@@ -109,6 +109,11 @@ class loop_membership {
   // The loop that serves this server.
   sockserv::loop& loop() noexcept { return *serving_loop_; }
   bool served_by_shared_loop() const noexcept { return shared_; }
+  // Before the server closes its listener: the poller lets go of it first.
+  // epoll watches the socket, not the number, so a listener with another
+  // copy open (one adopted from systemd or inetd) would stay registered
+  // after the close and be reported readable on every turn of a drain.
+  void before_listener_closes() noexcept { listener_.stop(); }
 
  protected:
   explicit loop_membership(sockserv::loop* own) noexcept : serving_loop_(own), own_loop_(own) {}
@@ -131,11 +136,6 @@ class loop_membership {
   }
   void stop_listener() noexcept { listener_.stop(); }
   bool listening() const noexcept { return listener_.active(); }
-  // Before the server closes its listener: the poller lets go of it first.
-  // epoll watches the socket, not the number, so a listener with another
-  // copy open (one adopted from systemd or inetd) would stay registered
-  // after the close and be reported readable on every turn of a drain.
-  void before_listener_closes() noexcept { listener_.stop(); }
 
   void switch_loop(sockserv::loop* to) noexcept {
     listener_.stop();
@@ -920,6 +920,7 @@ class event_loop<Poller, Capacity>::stream_mixin
       std::uint32_t slot;
       ~free_slot() {
         Handler& gone = table.handler(slot);
+        gone.request.fd.orphan();  // the handler's destructor must not copy a number closed next
         table.server().shutdown_request(gone.request);
         gone.~Handler();
         table.free_[table.free_count_++] = slot;

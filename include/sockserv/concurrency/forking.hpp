@@ -118,7 +118,6 @@ struct forking {
     // still running then are killed (SIGKILL: a child inherits the
     // application's SIGTERM handler, which may not end it) and reaped.
     // Each exit wakes the wait (SIGCHLD, as with a full table).
-    void before_listener_closes() noexcept {}  // nothing watches it but serve_forever's own wait
     bool drain_requests(std::int64_t deadline_ms) {
       while (count_ > 0) {
         const std::int64_t left = deadline_ms - detail::monotonic_ms();

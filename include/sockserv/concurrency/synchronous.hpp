@@ -55,7 +55,6 @@ struct synchronous {
     void handle_timeout() {}
     void wait_for_requests_in_flight() {}
     void finish_all_requests() {}
-    void before_listener_closes() noexcept {}  // nothing watches it but serve_forever's own wait
     // graceful_close(): between requests nothing is in flight.
     bool drain_requests(std::int64_t) { return true; }
   };

@@ -137,7 +137,6 @@ struct threading {
     // graceful_close(): waits for every request in flight, daemon or not,
     // until the (monotonic) deadline; then cancels those still running and
     // gives them cancel_grace_ms to return.
-    void before_listener_closes() noexcept {}  // nothing watches it but serve_forever's own wait
     bool drain_requests(std::int64_t deadline_ms) {
       detail::lock_guard hold(lock_);
       while (in_flight_ > 0)

@@ -8,7 +8,9 @@
 // likes. So a stop ends the request's input: request_shutdown() shuts the
 // connection down for reading (SHUT_RD). What the client has sent is still
 // read; after it the handler sees end of input, and its replies still go
-// out (SHUT_RD does not stop sending). serve_forever() then returns.
+// out (SHUT_RD does not stop sending). serve_forever() then returns. On a
+// unix stream socket the client's own sends fail from then on (EPIPE; TCP
+// keeps taking them), as they would once the server closed.
 //
 // request_shutdown() is called from signal handlers and other threads, so
 // it cannot look up "the connection now" under a lock, and a number it read
@@ -26,6 +28,7 @@
 #include "syscall.hpp"
 
 #include <atomic>
+#include <cerrno>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -47,7 +50,7 @@ class stop_ends_input {
   // descriptors, like the pipe. False if no descriptor could be had.
   bool reserve(int idle) noexcept {
     if (reserved_.load() >= 0) return true;
-    const int fd = ::fcntl(idle, F_DUPFD_CLOEXEC, 0);
+    const int fd = ::fcntl(idle, F_DUPFD_CLOEXEC, 3);  // never 0-2: stdio of a daemon started without it
     if (fd < 0) return false;
     reserved_.store(fd);
     return true;
@@ -67,9 +70,15 @@ class stop_ends_input {
   }
 
   // request_shutdown(): async-signal-safe.
+  // errno is kept: a signal handler must not change what the code it
+  // interrupted is about to read (between requests this shutdown() fails
+  // with ENOTSOCK).
   void cut() const noexcept {
     const int fd = reserved_.load();
-    if (fd >= 0) (void)::shutdown(fd, SHUT_RD);
+    if (fd < 0) return;
+    const int saved = errno;
+    (void)::shutdown(fd, SHUT_RD);
+    errno = saved;
   }
 
  private:
