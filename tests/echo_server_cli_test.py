@@ -3,7 +3,7 @@
 socket activation by systemd-socket-activate, and inetd's connection on
 stdin. Runs build/examples/echo_server (BUILD from the environment) and ends
 with a Catch2-style summary line that tests/run_all.sh counts."""
-import os, signal, socket, subprocess, sys, tempfile, shutil
+import os, signal, socket, subprocess, sys, tempfile, shutil, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from cli import TIMEOUT, check, connect, example, summary  # noqa: E402
@@ -107,7 +107,18 @@ def systemd_activation(directory, family_option):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         announced = manager.stdout.readline()  # "Listening on PATH as 3."
-        c = connect(path, socket.AF_UNIX)     # the first connection starts the service
+        # The first connection starts the service. Seen once in CI: refused
+        # just after the announcement (the socket not yet listening), so a
+        # refusal is retried, for TIMEOUT at most.
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                c = connect(path, socket.AF_UNIX)
+                break
+            except (ConnectionRefusedError, FileNotFoundError):
+                if time.monotonic() > deadline or manager.poll() is not None:
+                    raise
+                time.sleep(0.01)
         c.sendall(b"activated\n")
         reply = c.recv(100)
         c.close()
