@@ -235,3 +235,30 @@ TEST_CASE("event_loop: a handler that never reads request.fd costs no descriptor
   CHECK(eventually([&] { return server->active_connections() == 0; }, 5.0));
   serving.stop();
 }
+
+namespace {
+// request.set_option() reaches the connection without making the copy;
+// request.fd.get() is the copy's number, as the int conversion is.
+struct option_setter : sockserv::event_request_handler<> {
+  void handle_message(std::string_view) {
+    const bool set = request.set_option(IPPROTO_TCP, TCP_NODELAY, 1) == 0;
+    const std::size_t before = open_descriptor_count();  // no copy yet
+    const int number = request.fd.get();
+    const bool same = number == static_cast<int>(request.fd) && open_descriptor_count() == before + 1;
+    int value = 0;
+    socklen_t length = sizeof value;
+    const bool seen = ::getsockopt(number, IPPROTO_TCP, TCP_NODELAY, &value, &length) == 0 && value != 0;
+    (void)write(set && same && seen ? "ok\n" : "wrong\n");
+  }
+};
+}  // namespace
+
+TEST_CASE("request.set_option() sets an option without the copy; request.fd.get() is the copy", "[ownership]") {
+  using server_type =
+      sockserv::basic_server<sockserv::inet4, sockserv::stream, option_setter, sockserv::event_loop<>>;
+  auto server = listening<server_type>();
+  serving_thread<server_type> serving(*server, 0.05);
+  sockserv::file_descriptor client = connect_to(server->server_address);
+  send_all(client.fd(), "go\n");
+  CHECK(read_line(client.fd()) == "ok\n");
+}
