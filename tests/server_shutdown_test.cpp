@@ -21,6 +21,7 @@
 #include <csignal>
 #include <memory>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -214,6 +215,47 @@ TEMPLATE_TEST_CASE("synchronous: shutdown() ends the input of the request in fli
   read_outcome rest = read_until_eof(client.fd());
   CHECK(rest.data == "end\n");  // the handler saw end of input and its last reply went out
   CHECK(rest.eof);
+}
+
+namespace {
+// Lets the test request the stop while the client's second line waits,
+// unread, in the kernel's queue for the connection.
+std::atomic<int> unread_stage{0};  // 1: the line is queued, unread; 2: the stop was requested
+struct reads_after_the_stop : sockserv::stream_request_handler<> {
+  void handle() {
+    wfile.write(rfile.readline());
+    const int fd = request.fd;
+    deadline until(io_timeout_ms);
+    int queued = 0;
+    while ((::ioctl(fd, FIONREAD, &queued) != 0 || queued < 4) && until.remaining_ms() > 0) std::this_thread::yield();
+    unread_stage.store(1);
+    while (unread_stage.load() != 2 && until.remaining_ms() > 0) std::this_thread::yield();
+    for (std::string_view line = rfile.readline(); !line.empty(); line = rfile.readline()) wfile.write(line);
+    wfile.write("end\n");
+  }
+};
+}  // namespace
+
+TEST_CASE("synchronous: what the client sent before the stop is still read and answered after it",
+          "[server][shutdown]") {
+  unread_stage = 0;
+  sockserv::tcp_server<reads_after_the_stop> server({"127.0.0.1", 0});
+  REQUIRE(server);
+  serving_thread<decltype(server)> serving(server, long_poll_interval);
+  sockserv::file_descriptor client = connect_to(server.server_address);
+  send_all(client.fd(), "one\n");
+  CHECK(read_line(client.fd()) == "one\n");
+  send_all(client.fd(), "two\n");
+  deadline until(io_timeout_ms);
+  while (unread_stage.load() != 1 && until.remaining_ms() > 0) std::this_thread::yield();
+  REQUIRE(unread_stage.load() == 1);
+  server.request_shutdown();  // ends the input after "two", which is already here
+  unread_stage.store(2);
+  CHECK(serving.wait_finished(milliseconds(2000)));
+  read_outcome rest = read_until_eof(client.fd());
+  CHECK(rest.data == "two\nend\n");
+  CHECK(rest.eof);
+  CHECK(serving.outcome().ok());
 }
 
 TEST_CASE("synchronous: a stop left pending is serve_forever()'s: handle_request() serves as usual",
