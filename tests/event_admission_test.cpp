@@ -176,10 +176,16 @@ struct throwing_event_server
                              sockserv::event_loop<sockserv::default_poller, 4>, throwing_event_server> {
   using throwing_event_server::basic_server::basic_server;
   void handle_error(sockserv::connection&, const sockserv::socket_address&, const char*) {}
+  std::atomic<int> shutdowns{0};  // the user's hook runs once a request
+  void shutdown_request(sockserv::connection& request) {
+    shutdowns.fetch_add(1);
+    basic_server::shutdown_request(request);
+  }
 };
 }  // namespace
 
-TEST_CASE("event admission: a handler constructor that throws gives its address's count back",
+TEST_CASE("event admission: a handler constructor that throws gives its address's count back, "
+          "and the request fails once",
           "[event_loop][admission][ownership]") {
   auto server = test_support::listening<throwing_event_server>();
   server->max_connections_per_address = 1;
@@ -196,6 +202,8 @@ TEST_CASE("event admission: a handler constructor that throws gives its address'
   CHECK(test_support::read_line(next.fd()) == "again\n");
   CHECK(server->stats().refused_per_address == 0);
   CHECK(server->active_connections() == 1);
+  CHECK(server->shutdowns.load() == 1);  // the refused one, shut down once; `next` is still open
+  CHECK(server->stats().failed == 1);
   constructor_throws = 0;
 }
 #endif

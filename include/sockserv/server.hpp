@@ -429,9 +429,10 @@ class basic_server : public server_base,
 #if SOCKSERV_EXCEPTIONS
     try {
       self().process_request(request, client_address);
-    } catch (const std::exception& failure) {
+    } catch (const std::exception& failure) {  // e.g. an event handler's constructor
+      request_owner owner{*this, request};
+      count(server_event::failed);
       self().handle_error(request, client_address, failure.what());
-      self().shutdown_request(request);
     } catch (...) {
       // Not ours to catch. process_request has already shut the request
       // down (serve_request does before rethrowing): doing it again would

@@ -556,8 +556,14 @@ class event_loop<Poller, Capacity>::stream_mixin
     const std::uint32_t slot = free_[--free_count_];
     slot_state& s = slots_[slot];
 #if SOCKSERV_EXCEPTIONS
+    // A std::exception goes on to dispatch() (server.hpp), which reports it
+    // and shuts the request down; any other is not caught there, so the
+    // request is shut down here first. Either way, once.
     try {
       ::new (static_cast<void*>(storage_[slot])) Handler;
+    } catch (const std::exception&) {
+      free_[free_count_++] = slot;
+      throw;
     } catch (...) {
       free_[free_count_++] = slot;
       server.shutdown_request(request);
