@@ -3,6 +3,7 @@
 // go out at once, broadcast, the overflow policies, handler-owned timers
 // and outbound connections.
 #include "support/client.hpp"
+#include "support/descriptors.hpp"
 #include "support/serving_thread.hpp"
 
 #include <sockserv.hpp>
@@ -12,7 +13,9 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <sys/socket.h>
 #include <vector>
@@ -435,26 +438,35 @@ TEST_CASE("connections: a refused outbound connection reaches handle_error and f
   // MIPS build names another error.)
 }
 
+namespace {
+// A listener whose backlog is full: the kernel drops further SYNs, so a
+// connect() to it stays in progress.
+struct unanswering_listener {
+  sockserv::file_descriptor full = test_support::open_client_socket(AF_INET, SOCK_STREAM);
+  std::vector<sockserv::file_descriptor> fillers;
+  sockserv::socket_address at = test_support::parse_address<sockserv::inet4>({"127.0.0.1", 0});
+  unanswering_listener() {
+    REQUIRE(::bind(full.fd(), at.data(), at.size()) == 0);
+    REQUIRE(::listen(full.fd(), 0) == 0);
+    at = test_support::local_address(full.fd());
+    for (int i = 0; i < 4; ++i) {  // fill the accept queue (the kernel allows backlog + 1)
+      sockserv::file_descriptor f = test_support::open_client_socket(AF_INET, SOCK_STREAM);
+      sockserv::detail::set_nonblocking(f.fd(), true);
+      (void)::connect(f.fd(), at.data(), at.size());
+      fillers.push_back(std::move(f));
+    }
+  }
+  sockserv::inet_endpoint endpoint() const { return {"127.0.0.1", at.port()}; }
+};
+}  // namespace
+
 TEST_CASE("connections: an outbound connection nobody answers times out", "[connections][connect]") {
   connect_errors = 0;
-  // A listener whose backlog is full: the kernel drops further SYNs, so a
-  // connect() stays in progress.
-  sockserv::file_descriptor full = test_support::open_client_socket(AF_INET, SOCK_STREAM);
-  sockserv::socket_address at = test_support::parse_address<sockserv::inet4>({"127.0.0.1", 0});
-  REQUIRE(::bind(full.fd(), at.data(), at.size()) == 0);
-  REQUIRE(::listen(full.fd(), 0) == 0);
-  at = test_support::local_address(full.fd());
-  std::vector<sockserv::file_descriptor> fillers;
-  for (int i = 0; i < 4; ++i) {  // fill the accept queue (the kernel allows backlog + 1)
-    sockserv::file_descriptor f = test_support::open_client_socket(AF_INET, SOCK_STREAM);
-    sockserv::detail::set_nonblocking(f.fd(), true);
-    (void)::connect(f.fd(), at.data(), at.size());
-    fillers.push_back(std::move(f));
-  }
+  unanswering_listener nobody;
   sockserv::basic_loop<> loop;
   dialer out(sockserv::no_socket);
   REQUIRE(loop.add(out));
-  sockserv::connect_result started = out.connect(sockserv::inet_endpoint{"127.0.0.1", at.port()}, 0.3);
+  sockserv::connect_result started = out.connect(nobody.endpoint(), 0.3);
   REQUIRE(started);
   test_support::deadline limit(5000);
   while (out.active_connections() > 0 && limit.remaining_ms() > 0) REQUIRE(loop.run_once(limit.remaining_ms()));
@@ -462,6 +474,48 @@ TEST_CASE("connections: an outbound connection nobody answers times out", "[conn
   CHECK(connect_errors == 1);
   CHECK(last_connect_error.find("timed out") != std::string::npos);
 }
+
+TEST_CASE("connections: a NaN or negative connect timeout sets no limit", "[connections][connect]") {
+  connect_errors = 0;
+  unanswering_listener nobody;
+  sockserv::basic_loop<> loop;
+  dialer out(sockserv::no_socket);
+  REQUIRE(loop.add(out));
+  REQUIRE(out.connect(nobody.endpoint(), std::numeric_limits<double>::quiet_NaN()));
+  REQUIRE(out.connect(nobody.endpoint(), -1.0));
+  test_support::deadline window(300);  // a NaN taken as 0 s timed out in the first turn
+  while (window.remaining_ms() > 0) REQUIRE(loop.run_once(window.remaining_ms()));
+  CHECK(out.active_connections() == 2);
+  CHECK(connect_errors == 0);
+}
+
+#if SOCKSERV_EXCEPTIONS
+namespace {
+struct unbuildable_handler : dialer_handler {
+  unbuildable_handler() { throw std::runtime_error("no handler today"); }
+};
+struct unbuildable_dialer
+    : sockserv::basic_server<sockserv::inet4, sockserv::stream, unbuildable_handler, sockserv::event_loop<>,
+                             unbuildable_dialer> {
+  using basic_server::basic_server;
+  std::string error;
+  void handle_error(sockserv::connection&, const sockserv::socket_address&, const char* what) { error = what; }
+};
+}  // namespace
+
+TEST_CASE("connections: connect() whose handler constructor throws fails, reports it, and keeps no descriptor",
+          "[connections][connect][ownership]") {
+  outbound_echo_server echo({"127.0.0.1", 0});
+  unbuildable_dialer out(sockserv::no_socket);
+  const std::size_t before = test_support::open_descriptor_count();
+  sockserv::connect_result failed = out.connect(sockserv::inet_endpoint{"127.0.0.1", echo.server_address.port()}, 1.0);
+  CHECK(!failed);
+  CHECK(out.error == "no handler today");
+  CHECK(out.stats().failed == 1);
+  CHECK(out.active_connections() == 0);
+  CHECK(test_support::open_descriptor_count() == before);
+}
+#endif
 
 TEST_CASE("connections: connect() fails at once, and says why, for a full table or a bad address",
           "[connections][connect]") {

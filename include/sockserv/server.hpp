@@ -371,11 +371,11 @@ class basic_server : public server_base,
     return outcome.ok();
   }
 
- private:
   // The request path owns its request: whichever way a scope is left —
   // returning, or a hook (verify_request, a handler's constructor, finish,
   // handle_error) throwing — the request is shut down and its descriptor
-  // closed, once, unless handed on (released).
+  // closed, once, unless handed on (released). Public for the policies
+  // (the event loop's handler construction).
   struct request_owner {
     basic_server& server;
     request_type& request;
@@ -388,6 +388,7 @@ class basic_server : public server_base,
     }
   };
 
+ private:
   // One request whose arrival poll() announced; returns quietly if it is
   // gone by now (client reset before accept, another process took it).
   // Returns false when nothing more is queued (or accepting has paused).

@@ -321,14 +321,14 @@ class event_loop<Poller, Capacity>::stream_mixin
     }
     request_type request{fd};
     const std::uint32_t slot = open_slot(request, address);
-    if (slot == none) return {{}, result::failure("connect: the connection could not be watched")};
+    if (slot == none) return {{}, result::failure("connect: the connection could not be set up (see handle_error)")};
     (void)server;
     slots_[slot].connecting = rc == -1;
     if (slots_[slot].connecting) {
       (void)slots_[slot].watcher.modify(false, true);
       slots_[slot].interest = 2;
-      slots_[slot].deadline.start(timeout_seconds < 0 ? std::int64_t{2147483000}
-                                                      : std::int64_t{detail::to_poll_ms(timeout_seconds)});
+      const int wait_ms = detail::to_poll_ms(timeout_seconds);  // -1: negative or NaN, no limit
+      slots_[slot].deadline.start(wait_ms < 0 ? std::int64_t{2147483000} : std::int64_t{wait_ms});
     } else {
       start_connection(slot);
     }
@@ -556,14 +556,18 @@ class event_loop<Poller, Capacity>::stream_mixin
     const std::uint32_t slot = free_[--free_count_];
     slot_state& s = slots_[slot];
 #if SOCKSERV_EXCEPTIONS
-    // A std::exception goes on to dispatch() (server.hpp), which reports it
-    // and shuts the request down; any other is not caught there, so the
-    // request is shut down here first. Either way, once.
+    // A constructor's std::exception fails the request, as under the
+    // blocking policies (server.hpp, serve_request): reported, counted,
+    // shut down once, and the server goes on. Any other exception is not
+    // ours to catch: the request is shut down before it goes on.
     try {
       ::new (static_cast<void*>(storage_[slot])) Handler;
-    } catch (const std::exception&) {
+    } catch (const std::exception& failure) {
       free_[free_count_++] = slot;
-      throw;
+      typename Server::request_owner owner{server, request};
+      server.count(server_event::failed);
+      server.handle_error(request, peer, failure.what());
+      return none;
     } catch (...) {
       free_[free_count_++] = slot;
       server.shutdown_request(request);
