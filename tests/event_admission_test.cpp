@@ -125,6 +125,38 @@ TEST_CASE("event admission: with evict_idlest_when_full the longest-idle connect
   CHECK(server->stats().evicted == 1);
 }
 
+TEST_CASE("event admission: eviction and the per-address cap together: a newcomer over its cap evicts nobody, "
+          "one from a new address evicts and is served",
+          "[event_loop][admission]") {
+  using server_type = quiet_event_server<2>;
+  auto server = test_support::listening<server_type>();
+  server->evict_idlest_when_full = true;
+  server->max_connections_per_address = 1;
+  test_support::serving_thread<server_type> serving(*server);
+  sockserv::file_descriptor b = occupy("127.0.0.2", server->server_address);
+  sockserv::file_descriptor a = occupy("127.0.0.1", server->server_address);  // the table is full
+  {
+    sockserv::file_descriptor over_cap = test_support::connect_from("127.0.0.1", server->server_address);
+    test_support::read_outcome refused = test_support::read_until_eof(over_cap.fd());
+    CHECK(refused.eof);
+    CHECK(refused.data.empty());  // shut down unanswered
+  }
+  for (sockserv::file_descriptor* kept : {&a, &b}) {  // neither was evicted for it
+    test_support::send_all(kept->fd(), "kept\n");
+    CHECK(test_support::read_line(kept->fd()) == "kept\n");
+  }
+  CHECK(server->stats().evicted == 0);
+  CHECK(server->stats().refused_per_address == 1);
+  // Two addresses in a full table, a third arrives: it is admitted (its
+  // entry exists before the evicted one's is freed) and takes a slot.
+  sockserv::file_descriptor third = occupy("127.0.0.3", server->server_address);
+  test_support::send_all(third.fd(), "in\n");
+  CHECK(test_support::read_line(third.fd()) == "in\n");
+  serving.stop();
+  CHECK(server->stats().evicted == 1);
+  CHECK(server->stats().refused_per_address == 1);
+}
+
 namespace {
 double process_cpu_seconds() {
   rusage usage{};

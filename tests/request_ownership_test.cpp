@@ -29,8 +29,15 @@ struct throwing_hooks_server : sockserv::tcp_server<failing, throwing_hooks_serv
     if (throw_in_verify) throw std::runtime_error("verify_request threw");
     return true;
   }
+  int errors = 0;
+  int closes = 0;
   void handle_error(sockserv::connection&, const sockserv::socket_address&, const char*) {
+    ++errors;
     throw std::logic_error("handle_error threw");
+  }
+  void close_request(sockserv::connection& request) {
+    ++closes;
+    basic_server::close_request(request);
   }
 };
 }  // namespace
@@ -50,6 +57,9 @@ TEST_CASE("a throwing verify_request() or handle_error() leaks no descriptor and
     CHECK(read_until_eof(client.fd()).eof);
   }
   CHECK(open_descriptor_count() == before);
+  CHECK(server->closes == 1);
+  CHECK(server->errors == (verify ? 0 : 1));  // its own exception is not reported to it again
+  CHECK(server->stats().failed == (verify ? 0 : 1));
 }
 #endif
 

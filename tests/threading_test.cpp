@@ -224,7 +224,13 @@ struct counting_errors_server
                              sockserv::threading<1, unmappable_stack>, counting_errors_server> {
   using basic_server::basic_server;
   int errors = 0;
-  void handle_error(sockserv::connection&, const sockserv::socket_address&, const char*) { ++errors; }
+  bool throw_in_handle_error = false;
+  void handle_error(sockserv::connection&, const sockserv::socket_address&, const char*) {
+    ++errors;
+#if SOCKSERV_EXCEPTIONS
+    if (throw_in_handle_error) throw std::runtime_error("handle_error threw");
+#endif
+  }
 };
 }  // namespace
 
@@ -240,4 +246,18 @@ TEST_CASE("threading: a request no worker can be started for is reported, counte
     CHECK(server->stats().failed == static_cast<unsigned long>(round));
   }
   CHECK(server->started_workers() == 0);
+#if SOCKSERV_EXCEPTIONS
+  // handle_error() throwing there: the exception goes on, the request is
+  // still shut down and its descriptor closed.
+  server->throw_in_handle_error = true;
+  const std::size_t descriptors_before = test_support::open_descriptor_count();
+  {
+    sockserv::file_descriptor client = test_support::connect_to(server->server_address);
+    REQUIRE(test_support::wait_readable(server->fileno(), 2000));
+    CHECK_THROWS_WITH(server->handle_request(), "handle_error threw");
+    CHECK(test_support::read_until_eof(client.fd(), 2000).eof);
+  }
+  CHECK(server->errors == 3);
+  CHECK(test_support::open_descriptor_count() == descriptors_before);
+#endif
 }

@@ -47,6 +47,14 @@ template <class Mixin>
 struct has_own_wait<Mixin, std::void_t<decltype(std::declval<Mixin&>().wait_for_activity(0, false))>>
     : std::true_type {};
 
+// Whether the server type brings its own process_request (a user's
+// pipeline step) instead of the policy's; an overloaded one is the user's.
+template <class Server, class Mixin, class = void>
+struct replaces_process_request : std::true_type {};
+template <class Server, class Mixin>
+struct replaces_process_request<Server, Mixin, std::void_t<decltype(&Server::process_request)>>
+    : std::bool_constant<!std::is_same_v<decltype(&Server::process_request), decltype(&Mixin::process_request)>> {};
+
 // Whether a policy can take a request now (threading: a free worker;
 // forking: a free child slot); one without has_capacity() always can.
 template <class Mixin>
@@ -388,6 +396,16 @@ class basic_server : public server_base,
     }
   };
 
+  // A request the policy cannot serve (no worker, no child, no slot, no
+  // handler): counted as `why`, reported to handle_error(), shut down —
+  // also when handle_error() throws (the exception goes on).
+  void refuse_request(request_type& request, const socket_address& client_address, server_event why,
+                      const char* what) {
+    request_owner owner{*this, request};
+    count(why);
+    self().handle_error(request, client_address, what);
+  }
+
  private:
   // One request whose arrival poll() announced; returns quietly if it is
   // gone by now (client reset before accept, another process took it).
@@ -416,8 +434,14 @@ class basic_server : public server_base,
     return true;
   }
 
-  // verify_request, then process_request; a std::exception escaping the
-  // policy reaches handle_error and the request is shut down.
+  // verify_request, then process_request, which owns the request from
+  // then on: the policies' own end it whichever way they go. A handler's
+  // std::exception reaches handle_error there, once; what escapes them (a
+  // hook's exception, handle_error's own) leaves the request shut down and
+  // goes on unreported — reporting it here as well ran handle_error twice.
+  // A stream server's own process_request (a pipeline step of the user's)
+  // may throw before it hands the request on: the request, still open, is
+  // then shut down before the exception goes on.
   void dispatch(request_type& request, const socket_address& client_address) {
     {
       request_owner owner{*this, request};
@@ -428,21 +452,18 @@ class basic_server : public server_base,
       owner.owned = false;  // process_request owns it from here
     }
 #if SOCKSERV_EXCEPTIONS
-    try {
-      self().process_request(request, client_address);
-    } catch (const std::exception& failure) {  // e.g. an event handler's constructor
-      request_owner owner{*this, request};
-      count(server_event::failed);
-      self().handle_error(request, client_address, failure.what());
-    } catch (...) {
-      // Not ours to catch. process_request has already shut the request
-      // down (serve_request does before rethrowing): doing it again would
-      // run a user's shutdown_request twice.
-      throw;
+    if constexpr (SocketType::type == SOCK_STREAM &&
+                  detail::replaces_process_request<self_type, policy_mixin>::value) {
+      try {
+        self().process_request(request, client_address);
+      } catch (...) {
+        if (request.fd >= 0) self().shutdown_request(request);
+        throw;
+      }
+      return;
     }
-#else
-    self().process_request(request, client_address);
 #endif
+    self().process_request(request, client_address);
   }
 
   void apply_default_timeout() noexcept {

@@ -205,6 +205,9 @@ class event_loop<Poller, Capacity>::stream_mixin
   friend membership;
   using transport_type = typename detail::event_transport_of<SocketType>::type;
   using transports = detail::slot_transports<transport_type, Capacity>;
+  // One entry more than the table: a newcomer is admitted before an
+  // eviction (evict_idlest_when_full) frees the entry of the one it replaces.
+  using limiter_type = address_limiter<Capacity + 1>;
   static constexpr bool secured = !std::is_void_v<transport_type>;
 
  public:
@@ -341,15 +344,9 @@ class event_loop<Poller, Capacity>::stream_mixin
   // runs now, handle_message() as messages arrive.
   void process_request(request_type& request, const socket_address& client_address) {
     auto& server = this->server();
-    if (free_count_ == 0 && evict_idlest_when_full) evict_idlest();
-    if (free_count_ == 0) {  // not reached while the listener is unwatched at capacity
-      server.count(server_event::refused_table_full);
-      server.handle_error(request, client_address,
-                          result::from_errno(ENOSPC, "event_loop: connection table full").message());
-      server.shutdown_request(request);
-      return;
-    }
-    int admitted = address_limiter<Capacity>::untracked;
+    // The per-address cap first: a newcomer it refuses must not cost an
+    // idle connection its slot (evict_idlest_when_full).
+    int admitted = limiter_type::untracked;
     if (!server.admit(per_address_, client_address, admitted)) {  // counted as refused_per_address
       server.shutdown_request(request);
       return;
@@ -357,14 +354,18 @@ class event_loop<Poller, Capacity>::stream_mixin
     // The address's count goes back unless the slot takes it, whether the
     // slot could not be opened or the handler's constructor threw.
     struct admission_hold {
-      address_limiter<Capacity>& limiter;
+      limiter_type& limiter;
       int admitted;
       ~admission_hold() { limiter.release(admitted); }
     } hold{per_address_, admitted};
+    if (free_count_ == 0 && evict_idlest_when_full) evict_idlest();
+    if (free_count_ == 0)  // not reached while the listener is unwatched at capacity
+      return server.refuse_request(request, client_address, server_event::refused_table_full,
+                                   result::from_errno(ENOSPC, "event_loop: connection table full").message());
     const std::uint32_t slot = open_slot(request, client_address);
     if (slot == none) return;
     slots_[slot].admitted = admitted;
-    hold.admitted = address_limiter<Capacity>::untracked;
+    hold.admitted = limiter_type::untracked;
     server.note_in_flight(active_connections());
     start_connection(slot);
   }
@@ -485,7 +486,7 @@ class event_loop<Poller, Capacity>::stream_mixin
     io_watcher watcher;
     timer deadline;  // connect timeout, then idle timeout
     std::uint64_t serial = 0;
-    int admitted = address_limiter<Capacity>::untracked;  // its entry in the per-address count
+    int admitted = limiter_type::untracked;  // its entry in the per-address count
     std::int64_t opened_ms = 0;
     std::int64_t last_activity_ms = 0;
     int fd = -1;  // -1: slot free
@@ -564,9 +565,7 @@ class event_loop<Poller, Capacity>::stream_mixin
       ::new (static_cast<void*>(storage_[slot])) Handler;
     } catch (const std::exception& failure) {
       free_[free_count_++] = slot;
-      typename Server::request_owner owner{server, request};
-      server.count(server_event::failed);
-      server.handle_error(request, peer, failure.what());
+      server.refuse_request(request, peer, server_event::failed, failure.what());
       return none;
     } catch (...) {
       free_[free_count_++] = slot;
@@ -582,7 +581,7 @@ class event_loop<Poller, Capacity>::stream_mixin
     s.interest = 1;
     s.connecting = false;
     s.got_message = false;
-    s.admitted = address_limiter<Capacity>::untracked;
+    s.admitted = limiter_type::untracked;
     h.attach(*this, this->loop(), connection_id{slot, s.serial});
     h.overflow = overflow;
     h.begin_request(request, peer, server);
@@ -590,8 +589,7 @@ class event_loop<Poller, Capacity>::stream_mixin
     result watched = s.watcher.start(this->loop(), request.fd, true, false,
                                      [this, slot](readiness r) { on_ready(slot, r); });
     if (!watched) {  // e.g. select and a descriptor at or above FD_SETSIZE
-      server.handle_error(h.request, peer, watched.message());
-      release(slot, false);
+      fail_unstarted(slot, watched.message());
       return none;
     }
     update_listener();
@@ -646,10 +644,21 @@ class event_loop<Poller, Capacity>::stream_mixin
   }
 
   void fail_connect(std::uint32_t slot, int code) {
+    fail_unstarted(slot, connect_failure(code, handler(slot).client_address).message());
+  }
+
+  // A connection whose setup() never ran (not watched, not connected, no
+  // handshake): counted, reported to handle_error() and its slot freed
+  // without finish() — also when handle_error() throws (that goes on).
+  void fail_unstarted(std::uint32_t slot, const char* what, server_event counted = server_event::failed) {
+    struct freed_after_report {
+      stream_mixin& table;
+      std::uint32_t slot;
+      ~freed_after_report() { table.release(slot, false); }
+    } freeing{*this, slot};
     Handler& h = handler(slot);
-    result failed = connect_failure(code, h.client_address);
-    this->server().handle_error(h.request, h.client_address, failed.message());
-    release(slot, false);
+    this->server().count(counted);
+    this->server().handle_error(h.request, h.client_address, what);
   }
 
   static result connect_failure(int code, const socket_address& address) {
@@ -800,11 +809,8 @@ class event_loop<Poller, Capacity>::stream_mixin
   // A refused, failed or stalled handshake: reported, counted, slot freed
   // (no setup() ran, so no finish()).
   void fail_handshake(std::uint32_t slot, const result& why, server_event counted = server_event::failed) {
-    Handler& h = handler(slot);
     transport(slot).end();  // its place under the cap is free when handle_error() hears of it
-    this->server().count(counted);
-    this->server().handle_error(h.request, h.client_address, why.message());
-    release(slot, false);
+    fail_unstarted(slot, why.message(), counted);
   }
 
   void on_secured_ready(std::uint32_t slot, readiness r) {
@@ -924,7 +930,7 @@ class event_loop<Poller, Capacity>::stream_mixin
     if constexpr (secured) transport(slot).end();
     s.fd = -1;
     per_address_.release(s.admitted);
-    s.admitted = address_limiter<Capacity>::untracked;
+    s.admitted = limiter_type::untracked;
     struct free_slot {  // runs even if finish() throws something not a std::exception
       stream_mixin& table;
       std::uint32_t slot;
@@ -1028,7 +1034,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   std::size_t free_count_ = Capacity;
   std::uint32_t changed_list_[Capacity];
   bool listed_[Capacity] = {};
-  address_limiter<Capacity> per_address_;
+  limiter_type per_address_;
   std::uint64_t serial_counter_ = 0;
   io_watcher server_wakeup_;  // the server's own wake-up, on its own loop
   timer resume_;              // the end of an accept pause

@@ -94,9 +94,8 @@ struct forking {
       if (pid == -1) {
         const int code = errno;
         per_address_.release(admitted);
-        server.count(server_event::failed);
-        server.handle_error(request, client_address, result::from_errno(code, "fork").message());
-        server.shutdown_request(request);
+        server.refuse_request(request, client_address, server_event::failed,
+                              result::from_errno(code, "fork").message());
         return;
       }
       if (pid == 0) {

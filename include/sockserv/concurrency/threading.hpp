@@ -93,10 +93,8 @@ struct threading {
       worker* chosen = claim_worker(failure);
       if (chosen == nullptr) {
         release_address(admitted);
-        server.count(server_event::failed);
-        server.handle_error(request, client_address,
-                            result::from_errno(failure, "threading: cannot start a worker").message());
-        server.shutdown_request(request);
+        server.refuse_request(request, client_address, server_event::failed,
+                              result::from_errno(failure, "threading: cannot start a worker").message());
         return;
       }
       SocketType::copy_request(request, chosen->request, chosen->packet);
