@@ -6,6 +6,7 @@
 #include "support/client.hpp"
 #include "support/descriptors.hpp"
 #include "support/processes.hpp"
+#include "support/server_kinds.hpp"
 #include "support/serving_thread.hpp"
 
 #include <sockserv.hpp>
@@ -14,6 +15,8 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
 
 using namespace test_support;
 
@@ -60,6 +63,51 @@ TEST_CASE("a throwing verify_request() or handle_error() leaks no descriptor and
   CHECK(server->closes == 1);
   CHECK(server->errors == (verify ? 0 : 1));  // its own exception is not reported to it again
   CHECK(server->stats().failed == (verify ? 0 : 1));
+}
+#endif
+
+#if SOCKSERV_EXCEPTIONS
+namespace {
+// A process_request of the user's that hands the request to the policy,
+// then throws: the exception goes on, the connection stays its new owner's.
+template <class Handler, class Policy>
+struct throws_after_forwarding
+    : sockserv::basic_server<sockserv::inet4, sockserv::stream, Handler, Policy,
+                             throws_after_forwarding<Handler, Policy>> {
+  using throws_after_forwarding::basic_server::basic_server;
+  void process_request(sockserv::connection& request, const sockserv::socket_address& client) {
+    throws_after_forwarding::basic_server::process_request(request, client);
+    throw std::runtime_error("process_request threw after forwarding");
+  }
+};
+struct event_echo : sockserv::event_request_handler<> {
+  void handle_message(std::string_view line) {
+    if (!write(line)) abort();
+  }
+};
+using forwarding_to_a_worker = throws_after_forwarding<test_support::line_echo_handler, sockserv::threading<2>>;
+using forwarding_to_a_slot = throws_after_forwarding<event_echo, sockserv::event_loop<sockserv::default_poller, 4>>;
+}  // namespace
+
+TEMPLATE_TEST_CASE("a process_request() of the user's that throws after handing the request on leaves it to "
+                   "its new owner",
+                   "[ownership]", forwarding_to_a_worker, forwarding_to_a_slot) {
+  auto server = listening<TestType>();
+  server->timeout = 1.0;  // each handle_request() below waits that long at most
+  sockserv::file_descriptor client = connect_to(server->server_address);
+  REQUIRE(wait_readable(server->fileno(), io_timeout_ms));
+  CHECK_THROWS_WITH(server->handle_request(), "process_request threw after forwarding");
+  send_all(client.fd(), "still mine\n");
+  if constexpr (std::is_same_v<TestType, forwarding_to_a_worker>) {
+    CHECK(read_line(client.fd()) == "still mine\n");  // the worker serves it
+  } else {
+    std::string reply;
+    for (int turn = 0; turn < 20 && reply.empty(); ++turn) {  // the loop serves it as it turns
+      CHECK(server->handle_request().ok());
+      if (wait_readable(client.fd(), 0)) reply = read_line(client.fd());
+    }
+    CHECK(reply == "still mine\n");
+  }
 }
 #endif
 

@@ -101,6 +101,14 @@ struct datagram_request {
 };
 
 namespace detail {
+// A request handed on (to a worker thread, to an event-loop slot): the
+// accepting side's copy stops referring to the connection, so that nothing
+// there — a process_request of the user's that throws after forwarding —
+// can shut it down or close it under its new owner. A datagram request
+// owns nothing.
+inline void forget_handed_on(connection& request) noexcept { request.fd = -1; }
+inline void forget_handed_on(datagram_request&) noexcept {}
+
 // get_request() failures that only mean "no request after all": the client
 // vanished between readiness and accept, or another process took it.
 inline bool is_transient_fetch_error(int code) noexcept {

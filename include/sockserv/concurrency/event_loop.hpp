@@ -585,8 +585,9 @@ class event_loop<Poller, Capacity>::stream_mixin
     h.attach(*this, this->loop(), connection_id{slot, s.serial});
     h.overflow = overflow;
     h.begin_request(request, peer, server);
+    detail::forget_handed_on(request);  // the slot's handler's now
     s.deadline.bind(this->loop(), [this, slot] { on_deadline(slot); });
-    result watched = s.watcher.start(this->loop(), request.fd, true, false,
+    result watched = s.watcher.start(this->loop(), s.fd, true, false,
                                      [this, slot](readiness r) { on_ready(slot, r); });
     if (!watched) {  // e.g. select and a descriptor at or above FD_SETSIZE
       fail_unstarted(slot, watched.message());

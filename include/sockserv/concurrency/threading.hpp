@@ -100,6 +100,7 @@ struct threading {
       SocketType::copy_request(request, chosen->request, chosen->packet);
       chosen->client_address = client_address;
       chosen->cancel_handle = cancel_handle_of(request);
+      detail::forget_handed_on(request);  // the worker's now
       detail::lock_guard hold(lock_);
       chosen->daemon = daemon_threads;
       chosen->address_slot = admitted;
