@@ -159,3 +159,105 @@ TEMPLATE_TEST_CASE("a handler whose constructor or finish() throws leaks no desc
   throws_left = 0;
 }
 #endif
+
+#if SOCKSERV_EXCEPTIONS
+namespace {
+// Event-loop handlers that fail as the test says, under a server whose
+// handle_error() throws and whose process_request() only forwards.
+enum class event_failure { none, setup_fails, setup_throws_int, finish_throws_int };
+std::atomic<event_failure> event_fails{event_failure::none};
+std::atomic<int> event_finishes{0};
+struct failing_event : sockserv::event_request_handler<> {
+  sockserv::result setup() {
+    if (event_fails == event_failure::setup_fails) return sockserv::result::failure("setup failed");
+    if (event_fails == event_failure::setup_throws_int) throw 42;
+    return write("ready\n") ? sockserv::result{} : sockserv::result::failure("no room");
+  }
+  void handle_message(std::string_view line) {
+    if (!write(line)) abort();
+  }
+  void finish() {
+    ++event_finishes;
+    if (event_fails == event_failure::finish_throws_int) throw 42;
+  }
+};
+template <std::size_t Capacity>
+struct strict_event_server
+    : sockserv::basic_server<sockserv::inet4, sockserv::stream, failing_event,
+                             sockserv::event_loop<sockserv::default_poller, Capacity>, strict_event_server<Capacity>> {
+  using strict_event_server::basic_server::basic_server;
+  int shutdowns = 0;
+  void handle_error(sockserv::connection&, const sockserv::socket_address&, const char*) {
+    throw std::runtime_error("handle_error threw");
+  }
+  void process_request(sockserv::connection& request, const sockserv::socket_address& client) {
+    strict_event_server::basic_server::process_request(request, client);  // forwards only
+  }
+  void shutdown_request(sockserv::connection& request) {
+    ++shutdowns;
+    strict_event_server::basic_server::shutdown_request(request);
+  }
+};
+// One empty turn first: the loop opens what it keeps (its poller) then, so
+// that the descriptors counted afterwards are the requests' alone.
+template <class Server>
+void warm_up(Server& server) {
+  server.timeout = 0.0;
+  CHECK(server.handle_request().ok());
+  server.timeout = 1.0;
+}
+}  // namespace
+
+TEST_CASE("event loop: a setup() that fails or throws ends its connection once, without finish(), even when "
+          "handle_error() throws",
+          "[ownership][event_loop]") {
+  const event_failure how = GENERATE(event_failure::setup_fails, event_failure::setup_throws_int);
+  event_fails = how;
+  event_finishes = 0;
+  auto server = listening<strict_event_server<4>>();
+  warm_up(*server);
+  const std::size_t before = open_descriptor_count();
+  {
+    sockserv::file_descriptor client = connect_to(server->server_address);
+    REQUIRE(wait_readable(server->fileno(), io_timeout_ms));
+    if (how == event_failure::setup_fails)
+      CHECK_THROWS_WITH(server->handle_request(), "handle_error threw");
+    else
+      CHECK_THROWS_AS(server->handle_request(), int);
+    CHECK(server->active_connections() == 0);  // not left open and served
+    read_outcome seen = read_until_eof(client.fd());
+    CHECK(seen.eof);
+    CHECK(seen.data.empty());
+  }
+  CHECK(server->shutdowns == 1);
+  CHECK(event_finishes == 0);
+  CHECK(open_descriptor_count() == before);
+  event_fails = event_failure::none;
+}
+
+TEST_CASE("event loop: when the evicted connection's finish() throws, the newcomer is still shut down",
+          "[ownership][event_loop][admission]") {
+  event_fails = event_failure::none;
+  event_finishes = 0;
+  auto server = listening<strict_event_server<1>>();
+  server->evict_idlest_when_full = true;
+  warm_up(*server);
+  const std::size_t before = open_descriptor_count();
+  {
+    sockserv::file_descriptor idle = connect_to(server->server_address);
+    REQUIRE(wait_readable(server->fileno(), io_timeout_ms));
+    REQUIRE(server->handle_request().ok());
+    CHECK(read_line(idle.fd()) == "ready\n");
+    event_fails = event_failure::finish_throws_int;
+    sockserv::file_descriptor newcomer = connect_to(server->server_address);
+    REQUIRE(wait_readable(server->fileno(), io_timeout_ms));
+    CHECK_THROWS_AS(server->handle_request(), int);  // the evicted one's finish()
+    CHECK(event_finishes == 1);
+    CHECK(read_until_eof(idle.fd()).eof);      // evicted
+    CHECK(read_until_eof(newcomer.fd()).eof);  // not left open with nobody owning it
+  }
+  CHECK(server->active_connections() == 0);
+  CHECK(open_descriptor_count() == before);
+  event_fails = event_failure::none;
+}
+#endif

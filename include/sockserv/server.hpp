@@ -47,14 +47,6 @@ template <class Mixin>
 struct has_own_wait<Mixin, std::void_t<decltype(std::declval<Mixin&>().wait_for_activity(0, false))>>
     : std::true_type {};
 
-// Whether the server type brings its own process_request (a user's
-// pipeline step) instead of the policy's; an overloaded one is the user's.
-template <class Server, class Mixin, class = void>
-struct replaces_process_request : std::true_type {};
-template <class Server, class Mixin>
-struct replaces_process_request<Server, Mixin, std::void_t<decltype(&Server::process_request)>>
-    : std::bool_constant<!std::is_same_v<decltype(&Server::process_request), decltype(&Mixin::process_request)>> {};
-
 // Whether a policy can take a request now (threading: a free worker;
 // forking: a free child slot); one without has_capacity() always can.
 template <class Mixin>
@@ -435,13 +427,13 @@ class basic_server : public server_base,
   }
 
   // verify_request, then process_request, which owns the request from
-  // then on: the policies' own end it whichever way they go. A handler's
+  // then on: the policies' own shut it down, or hand it on and forget it
+  // (detail::forget_handed_on), whichever way they go. A handler's
   // std::exception reaches handle_error there, once; what escapes them (a
-  // hook's exception, handle_error's own) leaves the request shut down and
-  // goes on unreported — reporting it here as well ran handle_error twice.
-  // A stream server's own process_request (a pipeline step of the user's)
-  // may throw before it hands the request on: the request, still open, is
-  // then shut down before the exception goes on.
+  // hook's exception, handle_error's own) goes on unreported — reporting
+  // it here as well ran handle_error twice. A process_request of the
+  // user's may throw before it forwards: a stream request still open (its
+  // descriptor not yet -1) is then shut down before the exception goes on.
   void dispatch(request_type& request, const socket_address& client_address) {
     {
       request_owner owner{*this, request};
@@ -452,8 +444,7 @@ class basic_server : public server_base,
       owner.owned = false;  // process_request owns it from here
     }
 #if SOCKSERV_EXCEPTIONS
-    if constexpr (SocketType::type == SOCK_STREAM &&
-                  detail::replaces_process_request<self_type, policy_mixin>::value) {
+    if constexpr (SocketType::type == SOCK_STREAM) {
       try {
         self().process_request(request, client_address);
       } catch (...) {

@@ -358,7 +358,11 @@ class event_loop<Poller, Capacity>::stream_mixin
       int admitted;
       ~admission_hold() { limiter.release(admitted); }
     } hold{per_address_, admitted};
-    if (free_count_ == 0 && evict_idlest_when_full) evict_idlest();
+    if (free_count_ == 0 && evict_idlest_when_full) {
+      typename Server::request_owner newcomer{server, request};  // if the evicted one's finish() throws
+      evict_idlest();
+      newcomer.owned = false;
+    }
     if (free_count_ == 0)  // not reached while the listener is unwatched at capacity
       return server.refuse_request(request, client_address, server_event::refused_table_full,
                                    result::from_errno(ENOSPC, "event_loop: connection table full").message());
@@ -608,11 +612,19 @@ class event_loop<Poller, Capacity>::stream_mixin
       set_up(slot);
   }
 
+  // finish() does not run after a failed setup(), also when handle_error()
+  // throws on hearing of it.
   void set_up(std::uint32_t slot) {
-    if (!guarded(slot, [&] { return handler(slot).setup(); })) {  // finish() does not run after a failed setup
-      release(slot, false);
-      return;
-    }
+    struct released_unless_set_up {
+      stream_mixin& table;
+      std::uint32_t slot;
+      bool set_up = false;
+      ~released_unless_set_up() {
+        if (!set_up && table.open(slot)) table.release(slot, false);
+      }
+    } outcome{*this, slot};
+    outcome.set_up = guarded(slot, [&] { return handler(slot).setup(); }, false);
+    if (!outcome.set_up) return;
     touch(slot);
     advance(slot);
   }
@@ -887,10 +899,12 @@ class event_loop<Poller, Capacity>::stream_mixin
   }
 
   // Runs a handler hook; a failure reaches handle_error and closes the
-  // connection (after its queued output). A non-std exception closes it and
+  // connection (after its queued output; asked before handle_error runs, so
+  // that one throwing leaves it closing, not served). A non-std exception
+  // closes it at once (finish() only if setup() had run: `set_up`) and
   // propagates. Returns false if the hook failed.
   template <class Hook>
-  bool guarded(std::uint32_t slot, Hook hook) {
+  bool guarded(std::uint32_t slot, Hook hook, bool set_up = true) {
     Handler& h = handler(slot);
     result outcome;
 #if SOCKSERV_EXCEPTIONS
@@ -899,16 +913,17 @@ class event_loop<Poller, Capacity>::stream_mixin
     } catch (const std::exception& failure) {
       outcome = result::failure(failure.what());
     } catch (...) {
-      close_connection_now(slot);
+      if (open(slot)) release(slot, set_up && !handshaking(slot));
       throw;
     }
 #else
     outcome = detail::call_hook(hook);
+    (void)set_up;
 #endif
     if (!outcome) {
       this->server().count(server_event::failed);
-      this->server().handle_error(h.request, h.client_address, outcome.message());
       h.close();
+      this->server().handle_error(h.request, h.client_address, outcome.message());
       return false;
     }
     return true;
