@@ -17,6 +17,17 @@
 #include <thread>
 #include <unistd.h>
 
+#if defined(__SANITIZE_THREAD__)
+#define SOCKSERV_TEST_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SOCKSERV_TEST_UNDER_TSAN 1
+#endif
+#endif
+#ifdef SOCKSERV_TEST_UNDER_TSAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 namespace {
 
 class test_watchdog {
@@ -89,8 +100,22 @@ class test_watchdog {
   std::thread thread_;
 };
 
+#ifdef SOCKSERV_TEST_UNDER_TSAN
+// TSan symbolizes a report (also one tests/tsan.supp then suppresses) in a
+// child process it talks to over two pipes, started at the first report:
+// mid-test, that would look like two leaked descriptors (and a live child)
+// to the tests that count them. So it is started before the first test.
+void start_tsan_symbolizer() {
+  char where[128];
+  __sanitizer_symbolize_pc(reinterpret_cast<void*>(&start_tsan_symbolizer), "%p %F", where, sizeof where);
+}
+#endif
+
 struct watchdog_listener : Catch::TestEventListenerBase {
   using TestEventListenerBase::TestEventListenerBase;
+#ifdef SOCKSERV_TEST_UNDER_TSAN
+  void testRunStarting(Catch::TestRunInfo const&) override { start_tsan_symbolizer(); }
+#endif
   void testCaseStarting(Catch::TestCaseInfo const& info) override {
     test_watchdog::instance().arm(info.name);
   }

@@ -6,7 +6,7 @@ with a Catch2-style summary line that tests/run_all.sh counts."""
 import os, signal, socket, subprocess, sys, tempfile, shutil
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from cli import TIMEOUT, check, connect, example, summary  # noqa: E402
+from cli import TIMEOUT, UNDER_TSAN, check, connect, example, not_run, summary  # noqa: E402
 
 SERVER = example("echo_server")
 
@@ -161,8 +161,10 @@ def inetd_connection(family_option):
 
 def main():
     for policy in ("sync", "threading", "forking", "event"):
+        if policy == "sync" and UNDER_TSAN:  # the stop must interrupt the handler's recv()
+            not_run("SIGTERM stops --policy sync (twice)", "under TSan a signal waits for the recv() it interrupted")
+            continue
         graceful_stop(policy)
-    for policy in ("sync", "threading", "forking", "event"):
         idle_client_cannot_hold_the_stop(policy)
     stats_on_sigusr1()
     directory = tempfile.mkdtemp(prefix="sockserv-cli-")

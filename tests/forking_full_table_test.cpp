@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <sys/resource.h>
@@ -28,7 +29,8 @@ long voluntary_context_switches() {
 }
 
 // The application's own SIGCHLD handler: it must still run.
-volatile std::sig_atomic_t application_saw_sigchld = 0;
+// (Lock-free atomic: set on the serving thread, read on the test's.)
+std::atomic<int> application_saw_sigchld{0};
 void application_sigchld(int) { application_saw_sigchld = 1; }
 
 }  // namespace

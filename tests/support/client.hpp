@@ -87,6 +87,19 @@ inline int connect_retrying_eintr(int fd, const sockserv::socket_address& to) {
 
 // A connected stream client. Succeeds as soon as the server listens: the
 // backlog holds the connection until the server accepts it.
+// connect_to() for a thread other than the test's own: no Catch2 assertion
+// (Catch2 v2 is not thread-safe); an unopened descriptor if it failed, which
+// the test's own checks of what the thread achieved then catch.
+inline sockserv::file_descriptor connect_from_any_thread(const sockserv::socket_address& server) {
+  sockserv::file_descriptor client(::socket(server.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!client.is_open()) return client;
+  timeval limit{io_timeout_ms / 1000, (io_timeout_ms % 1000) * 1000};
+  (void)::setsockopt(client.fd(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  (void)::setsockopt(client.fd(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+  if (connect_retrying_eintr(client.fd(), server) != 0) client.reset();
+  return client;
+}
+
 inline sockserv::file_descriptor connect_to(const sockserv::socket_address& server) {
   sockserv::file_descriptor client = open_client_socket(server.family(), SOCK_STREAM);
   int rc = connect_retrying_eintr(client.fd(), server);

@@ -54,7 +54,12 @@ class descriptor_pair {
   int read_end() const noexcept { return read_end_; }
   int write_end() const noexcept { return write_end_; }
 
-  void put(char byte = 'x') const { REQUIRE(::write(write_end_, &byte, 1) == 1); }
+  // From any thread (handlers put too): no Catch2 assertion, which is not
+  // thread-safe; a byte that cannot be written to a fresh pipe is a broken
+  // machine.
+  void put(char byte = 'x') const {
+    if (::write(write_end_, &byte, 1) != 1) std::abort();
+  }
   // One byte, or -1 when there is none (EAGAIN).
   int take() const {
     unsigned char byte = 0;

@@ -33,9 +33,9 @@ std::function<void(sockserv::event_connection&, std::string_view)> command;
 // and how the session ended.
 struct event_echo : sockserv::event_request_handler<> {
   void setup() {
+    // Runs on the serving thread: the test checks the log, not Catch2 here.
     sockserv::tls::session_core* session = sockserv::tls::session_of(request);
-    REQUIRE(session != nullptr);
-    REQUIRE(session->handshake_done());
+    if (session == nullptr || !session->handshake_done()) return handler_log.add("setup without a finished handshake");
     const char* alpn = session->alpn();
     handler_log.add(std::string("subject=") + session->peer_subject() + " sni=" + session->server_name() +
                     " alpn=" + (alpn ? alpn : "-") + " resumed=" + (session->resumed() ? "yes" : "no"));

@@ -92,7 +92,7 @@ class tls_client {
  public:
   tls_client(const sockserv::socket_address& server, const sockserv::tls::credentials_core& anchors,
              const client_options& options = {})
-      : socket_(test_support::connect_to(server)), options_(options) {
+      : socket_(test_support::connect_from_any_thread(server)), options_(options) {  // also on a client thread
     br_ssl_client_init_full(&client_, &x509_, anchors.anchors(), anchors.anchor_count());
     br_ssl_engine_set_buffer(&client_.eng, buffer_, sizeof buffer_, 1);
     if (!options.alpn.empty())

@@ -42,6 +42,7 @@
 #include "event_transport.hpp"
 #include "synchronous.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -238,6 +239,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   stream_mixin(const stream_mixin&) = delete;
   stream_mixin& operator=(const stream_mixin&) = delete;
 
+  // Readable from any thread (a snapshot, as stats() is).
   std::size_t active_connections() const noexcept { return Capacity - free_count_; }
   // Whether a new client can be taken now (server.hpp's answer_when_busy
   // asks): a free slot, or one to evict.
@@ -1047,7 +1049,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   private_loop_type own_loop_;
   slot_state slots_[Capacity];
   std::uint32_t free_[Capacity];
-  std::size_t free_count_ = Capacity;
+  std::atomic<std::size_t> free_count_{Capacity};  // atomic: active_connections() from other threads
   std::uint32_t changed_list_[Capacity];
   bool listed_[Capacity] = {};
   limiter_type per_address_;
