@@ -32,6 +32,7 @@
 
 #include "../address.hpp"
 #include "../detail/hook.hpp"
+#include "../detail/scope_exit.hpp"
 #include "../detail/syscall.hpp"
 #include "../detail/text.hpp"
 #include "../error.hpp"
@@ -44,6 +45,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -309,7 +311,6 @@ class event_loop<Poller, Capacity>::stream_mixin
   // within timeout_seconds) goes to handle_error() and frees the slot.
   template <class Endpoint>
   connect_result connect(const Endpoint& where, double timeout_seconds) {
-    auto& server = this->server();
     if constexpr (secured) return {{}, result::failure("connect: a TLS server makes no outbound connections")};
     socket_address address;
     result made = Server::address_family_type::parse(where, address);
@@ -327,7 +328,6 @@ class event_loop<Poller, Capacity>::stream_mixin
     request_type request{fd};
     const std::uint32_t slot = open_slot(request, address);
     if (slot == none) return {{}, result::failure("connect: the connection could not be set up (see handle_error)")};
-    (void)server;
     slots_[slot].connecting = rc == -1;
     if (slots_[slot].connecting) {
       (void)slots_[slot].watcher.modify(false, true);
@@ -355,11 +355,7 @@ class event_loop<Poller, Capacity>::stream_mixin
     }
     // The address's count goes back unless the slot takes it, whether the
     // slot could not be opened or the handler's constructor threw.
-    struct admission_hold {
-      limiter_type& limiter;
-      int admitted;
-      ~admission_hold() { limiter.release(admitted); }
-    } hold{per_address_, admitted};
+    detail::scope_exit hold{[&] { per_address_.release(admitted); }};
     if (free_count_ == 0 && evict_idlest_when_full) {
       typename Server::request_owner newcomer{server, request};  // if the evicted one's finish() throws
       evict_idlest();
@@ -371,7 +367,7 @@ class event_loop<Poller, Capacity>::stream_mixin
     const std::uint32_t slot = open_slot(request, client_address);
     if (slot == none) return;
     slots_[slot].admitted = admitted;
-    hold.admitted = limiter_type::untracked;
+    hold.dismiss();
     server.note_in_flight(active_connections());
     start_connection(slot);
   }
@@ -617,16 +613,11 @@ class event_loop<Poller, Capacity>::stream_mixin
   // finish() does not run after a failed setup(), also when handle_error()
   // throws on hearing of it.
   void set_up(std::uint32_t slot) {
-    struct released_unless_set_up {
-      stream_mixin& table;
-      std::uint32_t slot;
-      bool set_up = false;
-      ~released_unless_set_up() {
-        if (!set_up && table.open(slot)) table.release(slot, false);
-      }
-    } outcome{*this, slot};
-    outcome.set_up = guarded(slot, [&] { return handler(slot).setup(); }, false);
-    if (!outcome.set_up) return;
+    detail::scope_exit unless_set_up{[&] {
+      if (open(slot)) release(slot, false);
+    }};
+    if (!guarded(slot, [&] { return handler(slot).setup(); }, false)) return;
+    unless_set_up.dismiss();
     touch(slot);
     advance(slot);
   }
@@ -666,11 +657,7 @@ class event_loop<Poller, Capacity>::stream_mixin
   // handshake): counted, reported to handle_error() and its slot freed
   // without finish() — also when handle_error() throws (that goes on).
   void fail_unstarted(std::uint32_t slot, const char* what, server_event counted = server_event::failed) {
-    struct freed_after_report {
-      stream_mixin& table;
-      std::uint32_t slot;
-      ~freed_after_report() { table.release(slot, false); }
-    } freeing{*this, slot};
+    detail::scope_exit freed_after_report{[&] { release(slot, false); }};
     Handler& h = handler(slot);
     this->server().count(counted);
     this->server().handle_error(h.request, h.client_address, what);
@@ -949,18 +936,14 @@ class event_loop<Poller, Capacity>::stream_mixin
     s.fd = -1;
     per_address_.release(s.admitted);
     s.admitted = limiter_type::untracked;
-    struct free_slot {  // runs even if finish() throws something not a std::exception
-      stream_mixin& table;
-      std::uint32_t slot;
-      ~free_slot() {
-        Handler& gone = table.handler(slot);
-        gone.request.fd.orphan();  // the handler's destructor must not copy a number closed next
-        table.server().shutdown_request(gone.request);
-        gone.~Handler();
-        table.free_[table.free_count_++] = slot;
-        if (table.server().fileno() >= 0) table.update_listener();
-      }
-    } freeing{*this, slot};
+    detail::scope_exit freeing{[this, slot] {  // runs even if finish() throws something not a std::exception
+      Handler& gone = handler(slot);
+      gone.request.fd.orphan();  // the handler's destructor must not copy a number closed next
+      this->server().shutdown_request(gone.request);
+      gone.~Handler();
+      free_[free_count_++] = slot;
+      if (this->server().fileno() >= 0) update_listener();
+    }};
     if (!run_finish) return;
     result finished;
 #if SOCKSERV_EXCEPTIONS
@@ -999,7 +982,7 @@ class event_loop<Poller, Capacity>::stream_mixin
       if (earliest < 0 || at < earliest) earliest = at;
     };
     auto consider = [&](const std::optional<double>& seconds, std::int64_t from) {
-      if (seconds && *seconds == *seconds) consider_at(from + detail::to_poll_ms(*seconds));  // NaN: never
+      if (seconds && !std::isnan(*seconds)) consider_at(from + detail::to_poll_ms(*seconds));  // NaN: never
     };
     if constexpr (secured)
       if (handshaking(slot)) consider_at(s.opened_ms + transport(slot).handshake_timeout_ms());

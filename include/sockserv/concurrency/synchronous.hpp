@@ -19,6 +19,7 @@
 
 #include "../address.hpp"
 #include "../request_deadline.hpp"
+#include "../detail/scope_exit.hpp"
 
 #include <cstdint>
 
@@ -42,10 +43,7 @@ struct synchronous {
         // A stop ends this request's input (detail/stop_ends_input.hpp), so
         // that serve_forever() returns even while a client sends nothing.
         server.begin_request_input(request.fd);
-        struct input_end {
-          server_base& server;
-          ~input_end() { server.end_request_input(); }
-        } ended{server};
+        detail::scope_exit ended{[&] { server.end_request_input(); }};
         server.serve_request(request, client_address);
       } else {
         server.serve_request(request, client_address);
