@@ -458,33 +458,38 @@ struct unanswering_listener {
   }
   sockserv::inet_endpoint endpoint() const { return {"127.0.0.1", at.port()}; }
 };
-}  // namespace
 
-TEST_CASE("connections: an outbound connection nobody answers times out", "[connections][connect]") {
-  connect_errors = 0;
+// A dialer on its own loop, and a listener that never answers it.
+struct dialing_nobody {
   unanswering_listener nobody;
   sockserv::basic_loop<> loop;
-  dialer out(sockserv::no_socket);
-  REQUIRE(loop.add(out));
-  sockserv::connect_result started = out.connect(nobody.endpoint(), 0.3);
-  REQUIRE(started);
-  test_support::deadline limit(5000);
-  while (out.active_connections() > 0 && limit.remaining_ms() > 0) REQUIRE(loop.run_once(limit.remaining_ms()));
+  dialer out{sockserv::no_socket};
+  dialing_nobody() {
+    connect_errors = 0;
+    REQUIRE(loop.add(out));
+  }
+  // Turns the loop until `ms` have passed or no connection is left.
+  void run_for(int ms) {
+    test_support::deadline limit(ms);
+    while (out.active_connections() > 0 && limit.remaining_ms() > 0) REQUIRE(loop.run_once(limit.remaining_ms()));
+  }
+};
+}  // namespace
+
+TEST_CASE_METHOD(dialing_nobody, "connections: an outbound connection nobody answers times out",
+                 "[connections][connect]") {
+  REQUIRE(out.connect(nobody.endpoint(), 0.3));
+  run_for(5000);
   CHECK(out.active_connections() == 0);
   CHECK(connect_errors == 1);
   CHECK(last_connect_error.find("timed out") != std::string::npos);
 }
 
-TEST_CASE("connections: a NaN or negative connect timeout sets no limit", "[connections][connect]") {
-  connect_errors = 0;
-  unanswering_listener nobody;
-  sockserv::basic_loop<> loop;
-  dialer out(sockserv::no_socket);
-  REQUIRE(loop.add(out));
+TEST_CASE_METHOD(dialing_nobody, "connections: a NaN or negative connect timeout sets no limit",
+                 "[connections][connect]") {
   REQUIRE(out.connect(nobody.endpoint(), std::numeric_limits<double>::quiet_NaN()));
   REQUIRE(out.connect(nobody.endpoint(), -1.0));
-  test_support::deadline window(300);  // a NaN taken as 0 s timed out in the first turn
-  while (window.remaining_ms() > 0) REQUIRE(loop.run_once(window.remaining_ms()));
+  run_for(300);  // a NaN taken as 0 s timed out in the first turn
   CHECK(out.active_connections() == 2);
   CHECK(connect_errors == 0);
 }
