@@ -201,3 +201,25 @@ TEST_CASE("forking: a thousand requests leave no children, zombies or descriptor
   CHECK(test_support::zombie_children() == 0);
   CHECK(test_support::open_descriptor_count() == descriptors_before);
 }
+
+namespace {
+// Calls shutdown() from the request's child, then answers.
+struct child_stopping_handler : sockserv::stream_request_handler<> {
+  void handle() {
+    (void)rfile.readline();
+    server->shutdown();  // the child's copy of the server (README: signal the parent instead)
+    wfile.write("stopped?\n");
+  }
+};
+}  // namespace
+
+TEST_CASE("forking: shutdown() in a handler stops only the request's child; the parent goes on serving",
+          "[forking][shutdown]") {
+  using server_type = sockserv::forking_tcp_server<child_stopping_handler>;
+  server_type server({"127.0.0.1", 0});
+  test_support::serving_thread<server_type> loop(server, 30.0);
+  for (int round = 0; round < 3; ++round)
+    CHECK(test_support::exchange_stream(server.server_address, "stop\n") == "stopped?\n");
+  CHECK_FALSE(loop.finished());
+  CHECK(loop.stop() < 5.0);
+}

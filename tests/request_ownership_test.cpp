@@ -1,7 +1,7 @@
 // The request path owns its descriptor: when verify_request(), handle_error()
 // or handle_busy() throws, the connection is still shut down and closed —
 // nothing leaks, and the exception is not swallowed; when a handler's
-// constructor or finish() throws (synchronous, threading), the request fails
+// constructor or finish() throws (synchronous, threading, forking), the request fails
 // (handle_error, stats().failed), nothing leaks and the server goes on.
 #include "support/client.hpp"
 #include "support/descriptors.hpp"
@@ -14,6 +14,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <new>
+#include <sys/mman.h>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -115,7 +117,10 @@ TEMPLATE_TEST_CASE("a process_request() of the user's that throws after handing 
 namespace {
 // The first request's handler throws from its constructor or its finish()
 // (as chosen); later ones echo a line.
-std::atomic<int> throws_left{0};
+// In memory shared with forked children, so that a child's throw uses up
+// the parent's count too (forking).
+std::atomic<int>& throws_left = *new (::mmap(nullptr, sizeof(std::atomic<int>), PROT_READ | PROT_WRITE,
+                                             MAP_SHARED | MAP_ANONYMOUS, -1, 0)) std::atomic<int>{0};
 std::atomic<bool> throw_in_constructor{false};
 struct throwing_handler : sockserv::stream_request_handler<> {
   throwing_handler() {
@@ -136,7 +141,7 @@ struct quiet_throwing_server
 }  // namespace
 
 TEMPLATE_TEST_CASE("a handler whose constructor or finish() throws leaks no descriptor, and the server goes on",
-                   "[ownership]", sockserv::synchronous, sockserv::threading<2>) {
+                   "[ownership]", sockserv::synchronous, sockserv::threading<2>, sockserv::forking<2>) {
   using server_type = quiet_throwing_server<TestType>;
   const bool in_constructor = GENERATE(true, false);
   throw_in_constructor = in_constructor;
